@@ -1,0 +1,1 @@
+"""Worksteps: from data and software to a running interactive session at an SRCNet site."""
