@@ -1,0 +1,80 @@
+"""The broker application: one lifespan that migrates, sweeps expired offers and shuts down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from worksteps.broker.api.routes import router
+from worksteps.broker.api.state import BrokerState
+from worksteps.broker.db.migrate import upgrade
+from worksteps.broker.sessions import expire_offers, next_expiry
+from worksteps.broker.settings import BrokerSettings
+from worksteps.core.database import Database
+from worksteps.core.errors import install_problem_handlers
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+# Offers made by another replica are not signalled here: look at least this often.
+_SWEEP_CEILING = 5.0
+
+
+async def _sweep_expired(state: BrokerState) -> None:
+    """Expire offers when they lapse, without waiting for any client to look."""
+    while True:
+        try:
+            await expire_offers(state.db, datetime.now(UTC))
+            nxt = await next_expiry(state.db)
+        except Exception:  # keep sweeping; the database may come back
+            log.exception("expiry sweep failed")
+            nxt = None
+        delay = _SWEEP_CEILING
+        if nxt is not None:
+            delay = min(delay, max(0.0, (nxt - datetime.now(UTC)).total_seconds()) + 0.01)
+        state.offers_created.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.offers_created.wait(), timeout=delay)
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_app(settings: BrokerSettings | None = None) -> FastAPI:
+    settings = settings or BrokerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _ensure_sqlite_dir(settings.database_url)
+        db = Database(settings.database_url)
+        await upgrade(db)
+        state = BrokerState(settings, db)
+        app.state.broker = state
+        sweeper = asyncio.create_task(_sweep_expired(state), name="expiry-sweeper")
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await db.dispose()
+
+    app = FastAPI(
+        title=f"Worksteps Execution Broker ({settings.site})",
+        version="1.0",
+        summary="IVOA ExecutionBroker v1.0 with a real capacity calendar.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,87 @@
+"""Typed settings of one site's broker (env prefix ``WORKSTEPS_BROKER_``, nested with ``__``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["BrokerSettings", "Capacity"]
+
+
+class Capacity(BaseModel):
+    """What the site can run at one instant."""
+
+    cores: int = Field(64, ge=0, le=10_000_000, description="CPU cores.")
+    memory: int = Field(256, ge=0, le=100_000_000, description="Memory in GiB.")
+    gpus: int = Field(0, ge=0, le=1_000_000, description="GPUs.")
+    storage: int = Field(10_000, ge=0, le=1_000_000_000, description="Scratch storage in GiB.")
+
+
+class BrokerSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WORKSTEPS_BROKER_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    site: str = Field(
+        "site-a", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="Site name."
+    )
+    database_url: str = Field(
+        "sqlite:///data/broker.sqlite",
+        description="SQLAlchemy URL: sqlite:///PATH (default) or postgresql://…",
+    )
+    base_url: str | None = Field(
+        None, description="Public base URL for meta.url links; the request's own when unset."
+    )
+    capacity: Capacity = Field(default_factory=lambda: Capacity())
+    offer_ttl: timedelta = Field(
+        timedelta(minutes=5),
+        ge=timedelta(seconds=1),
+        le=timedelta(days=1),
+        description="How long an offer holds its capacity before it expires.",
+    )
+    default_duration: timedelta = Field(
+        timedelta(hours=2), gt=timedelta(0), description="Session length when none is asked."
+    )
+    max_duration: timedelta = Field(
+        timedelta(days=14), gt=timedelta(0), description="Longest session the site books."
+    )
+    default_window: timedelta = Field(
+        timedelta(days=1),
+        ge=timedelta(0),
+        description="How far after the earliest possible start offers may begin, when the "
+        "request gives no start window.",
+    )
+    horizon: timedelta = Field(
+        timedelta(days=30),
+        gt=timedelta(0),
+        le=timedelta(days=3650),
+        description="How far ahead the calendar is searched for when a refused request fits.",
+    )
+    max_offers: int = Field(4, ge=1, le=16, description="Most offers made for one request.")
+    preparation: timedelta = Field(
+        timedelta(minutes=1),
+        ge=timedelta(0),
+        description="Estimated time from acceptance until the session is available.",
+    )
+    release: timedelta = Field(
+        timedelta(seconds=10), ge=timedelta(0), description="Time to release after a session."
+    )
+    default_cores: int = Field(1, ge=1, description="Cores when the request names none.")
+    default_memory: int = Field(2, ge=1, description="Memory (GiB) when the request names none.")
+    default_storage: int = Field(1, ge=1, description="Storage (GiB) for unsized storage.")
+    allowed_file_roots: list[Path] = Field(
+        default_factory=list, description="Directories file:// data may come from."
+    )
+    platforms: list[str] = Field(
+        default_factory=lambda: ["linux/amd64"], description="Container platforms (os/arch)."
+    )
+    max_body_bytes: int = Field(1 << 20, ge=1024, le=64 << 20, description="Largest request.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BrokerSettings:
+        if self.default_duration > self.max_duration:
+            raise ValueError("default_duration is longer than max_duration")
+        return self
