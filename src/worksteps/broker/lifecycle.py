@@ -132,7 +132,11 @@ def transition(current: P, target: P, actor: Actor = Actor.BROKER) -> Allowed[P]
 
 def client_targets(current: SessionPhase) -> list[SessionPhase]:
     """The phases a client may ask for now: advertised as the session's ``phase`` option."""
-    return [r.target for r in SESSION_TABLE if current in r.sources and Actor.CLIENT in r.actors]
+    return [
+        r.target
+        for r in SESSION_TABLE
+        if current in r.sources and Actor.CLIENT in r.actors and r.advertised
+    ]
 
 
 def is_terminal(phase: SessionPhase | ComponentPhase) -> bool:

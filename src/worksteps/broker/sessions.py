@@ -59,9 +59,9 @@ def render_session(row: Any) -> dict[str, Any]:
 
 async def _session_row(conn: AsyncConnection, uuid: str, owner: str | None) -> Any:
     row = (await conn.execute(select(SessionRow).where(SessionRow.uuid == uuid))).first()
-    if row is None or (owner is not None and row.SessionRow.owner not in (None, owner)):
+    if row is None or (owner is not None and row.owner not in (None, owner)):
         raise NotFound(f"There is no session {uuid}.", reason="session-not-found")
-    return row.SessionRow
+    return row
 
 
 async def get_session(
@@ -80,15 +80,14 @@ async def get_offer_set(
     db: Database, uuid: str, now: datetime, owner: str | None = None
 ) -> dict[str, Any]:
     async with db.read() as conn:
-        found = (await conn.execute(select(OfferSetRow).where(OfferSetRow.uuid == uuid))).first()
-        if found is None or (owner is not None and found.OfferSetRow.owner not in (None, owner)):
+        row = (await conn.execute(select(OfferSetRow).where(OfferSetRow.uuid == uuid))).first()
+        if row is None or (owner is not None and row.owner not in (None, owner)):
             raise NotFound(f"There is no offer set {uuid}.", reason="offerset-not-found")
-        row = found.OfferSetRow
     if row.result == "YES" and row.expires <= now:
         await expire_offers(db, now)
     async with db.read() as conn:
         sessions = {
-            r.SessionRow.uuid: r.SessionRow
+            r.uuid: r
             for r in await conn.execute(select(SessionRow).where(SessionRow.offerset == uuid))
         }
     doc = dict(row.body)
@@ -108,7 +107,7 @@ async def get_component(
         ).first()
         if found is None:
             raise NotFound(f"There is no {family} component {uuid}.", reason="component-not-found")
-        row = await _session_row(conn, found.ComponentRow.session, owner)
+        row = await _session_row(conn, found.session, owner)
     for item in _components(row.body):
         if item.get("meta", {}).get("uuid") == uuid:
             return dict(item)

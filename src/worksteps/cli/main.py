@@ -1,0 +1,105 @@
+"""``worksteps``: run the services (``serve``) and, later, work with worksteps from a terminal.
+
+Every option has an environment variable twin (``WORKSTEPS_BROKER_…``); options win.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+import yaml
+from pydantic import ValidationError
+
+from worksteps.schema.isotime import IsoTimeError, parse_duration
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="worksteps",
+    help="Worksteps: from data and software to a running session at the best SRCNet site.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+serve = typer.Typer(help="Run one component as its own process.", no_args_is_help=True)
+app.add_typer(serve, name="serve")
+
+
+def _duration(value: str | None, option: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except IsoTimeError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=2)
+
+
+@serve.command("broker")
+def serve_broker(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8082,
+    config: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Site settings (YAML).")
+    ] = None,
+    site: Annotated[str | None, typer.Option(help="Site name.")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="sqlite:///PATH (default data/broker.sqlite) or postgresql://…"),
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="Public base URL for links.")] = None,
+    cores: Annotated[int | None, typer.Option(min=0, help="Site capacity: cores.")] = None,
+    memory: Annotated[int | None, typer.Option(min=0, help="Site capacity: memory GiB.")] = None,
+    gpus: Annotated[int | None, typer.Option(min=0, help="Site capacity: GPUs.")] = None,
+    storage: Annotated[int | None, typer.Option(min=0, help="Site capacity: storage GiB.")] = None,
+    offer_ttl: Annotated[
+        str | None, typer.Option(help="How long offers hold capacity, e.g. PT5M.")
+    ] = None,
+    default_duration: Annotated[
+        str | None, typer.Option(help="Session length when none is asked, e.g. PT2H.")
+    ] = None,
+) -> None:
+    """Run the Execution Broker of one site (IVOA ExecutionBroker API)."""
+    from worksteps.broker.api.app import create_app
+    from worksteps.broker.settings import BrokerSettings
+
+    values: dict[str, Any] = {}
+    if config is not None:
+        try:
+            loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise _fail(f"cannot read {config}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise _fail(f"{config} must hold a mapping of settings")
+        values.update(loaded)
+    capacity = dict(values.get("capacity") or {})
+    for key, value in (("cores", cores), ("memory", memory), ("gpus", gpus), ("storage", storage)):
+        if value is not None:
+            capacity[key] = value
+    if capacity:
+        values["capacity"] = capacity
+    given = {
+        "site": site,
+        "database_url": database_url,
+        "base_url": base_url,
+        "offer_ttl": _duration(offer_ttl, "--offer-ttl"),
+        "default_duration": _duration(default_duration, "--default-duration"),
+    }
+    values.update({k: v for k, v in given.items() if v is not None})
+    try:
+        settings = BrokerSettings(**values)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise _fail("invalid broker settings:\n" + "\n".join(lines)) from None
+    typer.echo(f"Execution Broker for site {settings.site} on http://{host}:{port}/docs")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
