@@ -43,11 +43,16 @@ async def read_body(request: Request, limit: int) -> Body:
     return Body(decode(raw, media), media)
 
 
+def _is_tag(part: str) -> bool:
+    """Union branch labels pydantic puts in locations (kind URIs, validator names)."""
+    return "://" in part or part.startswith(("uri:", "function-"))
+
+
 def validation_problem(exc: ValidationError, what: str) -> InvalidInput:
     """A pydantic error as a problem document naming each field by its dotted path."""
     errors = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        loc = ".".join(str(p) for p in err["loc"] if not _is_tag(str(p)))
         errors.append(FieldError(loc or "body", err["msg"]))
     first = errors[0] if errors else FieldError("body", "invalid")
     return InvalidInput(f"The {what} is not valid: {first['field']}: {first['reason']}", errors)
