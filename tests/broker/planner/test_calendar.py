@@ -29,7 +29,7 @@ def booking(start: float, end: float, cores: int, memory: int = 0, gpus: int = 0
     return Booking(at(start), at(end), Resources(cores, memory, gpus))
 
 
-# -- brute-force reference: sums bookings instant by instant -------------------------------------
+# -- brute-force reference: sums bookings instant by instant --------------------------------------
 
 
 def brute_usage(bookings: Sequence[Booking], t: datetime) -> Resources:
@@ -48,7 +48,7 @@ def brute_peak(bookings: Sequence[Booking], start: datetime, end: datetime) -> R
     return peak
 
 
-# -- the model -------------------------------------------------------------------------------------
+# -- the model ------------------------------------------------------------------------------------
 
 
 def test_resources_arithmetic_and_names() -> None:
@@ -92,7 +92,7 @@ def test_demand_maximum_below_minimum_names_the_field() -> None:
     assert Demand.exactly(Resources(4, 16)).maximum == Resources(4, 16)
 
 
-# -- usage, peak, free ------------------------------------------------------------------------------
+# -- usage, peak, free ----------------------------------------------------------------------------
 
 
 def test_usage_is_a_step_function_of_half_open_bookings() -> None:
@@ -127,9 +127,13 @@ def test_back_to_back_bookings_of_equal_size_leave_no_boundary() -> None:
     cal = Calendar(CAPACITY, [booking(0, 60, 8), booking(60, 120, 8)])
     assert cal.boundary_count == 2
     assert list(cal.candidate_starts(at(0), at(200))) == [at(0), at(120)]
+    assert Calendar(CAPACITY, [booking(0, 10, 0)]).boundary_count == 0
+    assert Calendar(CAPACITY, []).usage_at(at(0)) == Resources.zero()
+    with pytest.raises(TypeError, match="expected a Booking"):
+        Calendar(CAPACITY, [(at(0), at(1))])  # type: ignore[list-item]
 
 
-# -- candidate starts and the earliest start --------------------------------------------------------
+# -- candidate starts and the earliest start ------------------------------------------------------
 
 
 def test_candidate_starts_are_the_window_start_and_booking_ends_inside() -> None:
@@ -183,7 +187,7 @@ def test_add_splits_segments_and_copy_is_independent() -> None:
         cal.add((at(0), at(1)))  # type: ignore[arg-type]
 
 
-# -- against the brute-force reference --------------------------------------------------------------
+# -- against the brute-force reference ------------------------------------------------------------
 
 amounts = st.builds(
     Resources, st.integers(0, 6), st.integers(0, 6), st.integers(0, 2), st.integers(0, 3)
@@ -217,6 +221,12 @@ def test_queries_match_brute_force(
         assert cal.usage_at(at(minute)) == brute_usage(everything, at(minute))
     peak = brute_peak(everything, at(start), at(start + length))
     assert cal.peak_usage(at(start), at(start + length)) == peak
+    part = cal.excerpt(at(start), at(start + length))
+    for minute in range(start, start + length):
+        assert part.usage_at(at(minute)) == cal.usage_at(at(minute))
+    assert part.usage_at(at(start + length)) == Resources.zero()
+    part.add(Booking(at(start), at(start + length), Resources(1, 1)))
+    assert cal.peak_usage(at(start), at(start + length)) == peak  # the excerpt is independent
     assert cal.free_during(at(start), at(start + length)) == (CAPACITY - peak).floored_at_zero()
 
 
@@ -260,7 +270,7 @@ def test_search_matches_brute_force(
         assert free == (capacity - brute_peak(bookings, s, s + duration)).floored_at_zero()
 
 
-# -- scale --------------------------------------------------------------------------------------------
+# -- scale ----------------------------------------------------------------------------------------
 
 
 def test_a_calendar_of_100k_bookings_answers_queries() -> None:

@@ -5,9 +5,9 @@ Guarantees of :func:`plan_offers`, for any calendar:
 - every slot starts inside the requested start window ``[window_start, window_end]`` (both ends
   inclusive; equal ends mean an exact start) and lasts exactly ``duration``;
 - every slot grants, per resource, at least the demand's minimum and at most its maximum;
-- the slots are placed one after the other on a private copy of the calendar, so even if every
-  offer were accepted no instant would be overcommitted (nothing is placed on an instant whose
-  usage already exceeds capacity, except in fields where the grant is 0);
+- the slots are placed one after the other on a private excerpt of the calendar, so even if
+  every offer were accepted no instant would be overcommitted (nothing is placed on an instant
+  whose usage already exceeds capacity, except in fields where the grant is 0);
 - the result is deterministic and ordered by start time.
 
 The caller's calendar is not modified: add ``slot.as_booking()`` for each offer that becomes a
@@ -55,12 +55,12 @@ def plan_offers(
         raise ValueError(f"max_offers must be >= 0, got {max_offers}")
     if max_offers == 0:
         return []
-    work = calendar.copy()
+    work = calendar.excerpt(window_start, window_end + duration)
     offers: list[Slot] = []
 
     def place(slot: Slot) -> None:
         offers.append(slot)
-        pass
+        work.add(slot.as_booking())
 
     first = _most_at_earliest(work, demand, window_start, window_end, duration)
     if first is None:

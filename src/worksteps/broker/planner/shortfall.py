@@ -18,30 +18,9 @@ from datetime import datetime, timedelta
 
 from worksteps.broker.planner.calendar import Calendar
 from worksteps.broker.planner.model import RESOURCE_NAMES, RESOURCE_UNITS, Demand
+from worksteps.schema.isotime import format_duration, format_instant
 
 __all__ = ["ResourceShortfall", "Shortfall", "explain_shortfall"]
-
-
-def _format_instant(t: datetime) -> str:
-    """ISO 8601, with ``Z`` for UTC."""
-    text = t.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _format_duration(d: timedelta) -> str:
-    """ISO 8601 duration in days, hours, minutes and seconds, e.g. ``PT2H`` or ``P1DT30M``."""
-    seconds = d.total_seconds()
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    frac = seconds - int(seconds)
-    date = f"{days}D" if days else ""
-    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
-    if secs or frac:
-        clock += f"{secs + frac:g}S"
-    if not date and not clock:
-        return "PT0S"
-    return "P" + date + ("T" + clock if clock else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +40,7 @@ class ResourceShortfall:
         unit = RESOURCE_UNITS.get(self.name, "")
         need = f"{self.name}: at least {self.requested_min}{unit} needed"
         site = f"(site capacity {self.capacity}{unit})"
-        span = f"for {_format_duration(duration)} in the requested window"
+        span = f"for {format_duration(duration)} in the requested window"
         if self.exceeds_capacity:
             return f"{need}, but the site has only {self.capacity}{unit}"
         if self.best_free < self.requested_min:
@@ -90,7 +69,7 @@ class Shortfall:
         """One sentence per short resource, then one about when the request would fit."""
         lines = [item.message(self.duration) for item in self.resources]
         if self.earliest_fit is not None:
-            lines.append(f"the request would fit from {_format_instant(self.earliest_fit)}")
+            lines.append(f"the request would fit from {format_instant(self.earliest_fit)}")
         elif self.never_fits:
             reasons = " and ".join(
                 f"more {item.name} than the site has ({item.capacity}"
@@ -101,7 +80,7 @@ class Shortfall:
             lines.append(f"the request can never fit: it needs {reasons}")
         else:
             lines.append(
-                f"the request does not fit at any start before {_format_instant(self.horizon_end)}"
+                f"the request does not fit at any start before {format_instant(self.horizon_end)}"
             )
         return lines
 
