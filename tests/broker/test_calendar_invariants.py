@@ -164,8 +164,8 @@ class BrokerCalendar(RuleBasedStateMachine):
 
 TestBrokerCalendar = BrokerCalendar.TestCase
 TestBrokerCalendar.settings = settings(
-    max_examples=15,
-    stateful_step_count=20,
+    max_examples=40,
+    stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

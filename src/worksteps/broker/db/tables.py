@@ -10,13 +10,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from worksteps.core.database import UTCDateTime
 
-__all__ = ["Base", "BookingRow", "ComponentRow", "OfferSetRow", "SessionRow", "SiteRow"]
+__all__ = [
+    "Base",
+    "BookingRow",
+    "ComponentRow",
+    "EventRow",
+    "OfferSetRow",
+    "SessionRow",
+    "SiteRow",
+    "StepRow",
+]
 
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
 
@@ -82,3 +91,45 @@ class BookingRow(Base):
     storage: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_bookings_site_state_end", "site", "state", "end"),)
+
+
+class StepRow(Base):
+    """One durable preparation step of a session (see :mod:`worksteps.broker.engine`).
+
+    ``ref`` (the external reference: rule id, transfer job, Skaha session id) is written before
+    the step is ever polled; ``state`` SUBMITTING marks a submission whose answer may have been
+    lost in a crash, to be recovered by looking the operation up rather than submitting again.
+    """
+
+    __tablename__ = "steps"
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    session: Mapped[str] = mapped_column(ForeignKey("sessions.uuid"), index=True)
+    key: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(12))
+    after: Mapped[list[str]] = mapped_column(JSONDoc)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
+    ref: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    polls: Mapped[int] = mapped_column(Integer, default=0)
+    interval: Mapped[float] = mapped_column(Float, default=0.0)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    progressed: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    bytes_done: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class EventRow(Base):
+    """Every phase or progress change, in order: poll, long-poll and SSE all read from here."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session: Mapped[str] = mapped_column(String(36), index=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime())
+    type: Mapped[str] = mapped_column(String(16))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
