@@ -15,7 +15,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from worksteps.broker.db.tables import BookingRow, ComponentRow, OfferSetRow, SessionRow
+from worksteps.broker.engine.events import append_event
+from worksteps.broker.engine.progress import schedule_preparation, stop_steps
 from worksteps.broker.lifecycle import Actor, Refused, client_targets, holds_capacity, transition
+from worksteps.broker.settings import EngineSettings
 from worksteps.core.database import Database
 from worksteps.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from worksteps.schema.common import EnumValueUpdate, SessionPhase, Update
@@ -149,9 +152,18 @@ def _refusal(uuid: str, refused: Refused[SessionPhase]) -> Conflict:
 
 
 async def apply_update(
-    db: Database, uuid: str, change: Update, now: datetime, owner: str | None = None
+    db: Database,
+    uuid: str,
+    change: Update,
+    now: datetime,
+    owner: str | None = None,
+    engine: EngineSettings | None = None,
 ) -> dict[str, Any]:
-    """Apply a client's update to session ``uuid`` and return the session."""
+    """Apply a client's update to session ``uuid`` and return the session.
+
+    With an ``engine``, an accepted session gets its preparation steps in the same
+    transaction, and a cancelled one has its steps stopped and its release made due.
+    """
     target = _target(change)
     async with db.read() as conn:
         row = await _session_row(conn, uuid, owner)
@@ -163,9 +175,9 @@ async def apply_update(
     if isinstance(decision, Refused):
         raise _refusal(uuid, decision)
     if target == SessionPhase.ACCEPTED:
-        await _accept(db, row, now)
+        await _accept(db, row, now, engine)
     else:
-        await set_phase(db, uuid, current, target, now)
+        await set_phase(db, uuid, current, target, now, stop=engine is not None)
     return await get_session(db, uuid, now, owner)
 
 
@@ -176,8 +188,10 @@ async def set_phase(
     target: SessionPhase,
     now: datetime,
     actor: Actor = Actor.CLIENT,
+    stop: bool = False,
 ) -> None:
-    """Compare-and-set the phase; release the booking when the new phase holds none."""
+    """Compare-and-set the phase; release the booking when the new phase holds none; with
+    ``stop``, cancel the session's engine steps and make its release due."""
     decision = transition(source, target, actor)
     if isinstance(decision, Refused):
         raise _refusal(uuid, decision)
@@ -192,13 +206,16 @@ async def set_phase(
                 f"Session {uuid} changed while the update was applied; try again.",
                 reason="concurrent-change",
             )
+        await append_event(conn, uuid, "phase", {"phase": target.value, "from": source.value}, now)
         if not holds_capacity(target):
             await conn.execute(
                 update(BookingRow).where(BookingRow.session == uuid).values(state="RELEASED")
             )
+        if stop:
+            await stop_steps(conn, uuid, now)
 
 
-async def _accept(db: Database, row: Any, now: datetime) -> None:
+async def _accept(db: Database, row: Any, now: datetime, engine: EngineSettings | None) -> None:
     async with db.write() as conn:
         claimed = await conn.execute(
             update(OfferSetRow)
@@ -243,6 +260,15 @@ async def _accept(db: Database, row: Any, now: datetime) -> None:
             .where(BookingRow.session == row.uuid)
             .values(state="BOOKED", hold_expires=None)
         )
+        await append_event(conn, row.uuid, "phase", {"phase": "ACCEPTED", "from": "OFFERED"}, now)
+        for sibling in sibling_ids:
+            await append_event(
+                conn, sibling, "phase", {"phase": "REJECTED", "from": "OFFERED"}, now
+            )
+        if engine is not None:
+            await schedule_preparation(
+                conn, row.uuid, row.body, row.owner or engine.user, engine, now
+            )
 
 
 async def expire_offers(db: Database, now: datetime) -> int:
@@ -268,6 +294,8 @@ async def expire_offers(db: Database, now: datetime) -> int:
             .where(BookingRow.session.in_(lapsed), BookingRow.state == "HELD")
             .values(state="RELEASED")
         )
+        for uuid in lapsed:
+            await append_event(conn, uuid, "phase", {"phase": "EXPIRED", "from": "OFFERED"}, now)
     return len(lapsed)
 
 

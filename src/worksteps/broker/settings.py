@@ -8,7 +8,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["BrokerSettings", "Capacity"]
+from worksteps.site.services import SiteServicesSettings
+
+__all__ = ["BrokerSettings", "Capacity", "EngineSettings"]
 
 
 class Capacity(BaseModel):
@@ -18,6 +20,36 @@ class Capacity(BaseModel):
     memory: int = Field(256, ge=0, le=100_000_000, description="Memory in GiB.")
     gpus: int = Field(0, ge=0, le=1_000_000, description="GPUs.")
     storage: int = Field(10_000, ge=0, le=1_000_000_000, description="Scratch storage in GiB.")
+
+
+class EngineSettings(BaseModel):
+    """How the preparation engine polls, retries and gives up."""
+
+    poll_min: float = Field(0.05, gt=0, le=60, description="First poll delay of a step (s).")
+    poll_max: float = Field(5.0, gt=0, le=600, description="Longest delay between polls (s).")
+    poll_growth: float = Field(1.6, ge=1.0, le=4.0, description="Delay factor per idle poll.")
+    jitter: float = Field(0.2, ge=0, le=1, description="Random spread of every delay (share).")
+    retries: int = Field(8, ge=0, le=100, description="Transient failures tolerated per step.")
+    retry_base: float = Field(0.2, gt=0, le=60, description="First retry delay (s).")
+    retry_max: float = Field(10.0, gt=0, le=3600, description="Longest retry delay (s).")
+    stall_timeout: timedelta = Field(
+        timedelta(minutes=30),
+        gt=timedelta(0),
+        description="A step without progress this long fails its session (the watchdog).",
+    )
+    lease: timedelta = Field(
+        timedelta(seconds=30),
+        gt=timedelta(0),
+        description="How long a claimed step is "
+        "reserved for its worker; a crashed worker's steps are taken over after it.",
+    )
+    concurrency: int = Field(32, ge=1, le=1024, description="Steps run at once per worker.")
+    monitor_interval: float = Field(5.0, gt=0, le=600, description="Session monitor poll (s).")
+    notebook_image: str = Field(
+        "images.canfar.net/skaha/astroml-notebook:latest",
+        description="Image that runs Jupyter notebook executables.",
+    )
+    user: str = Field("worksteps", description="User area owner when the request has none.")
 
 
 class BrokerSettings(BaseSettings):
@@ -79,6 +111,12 @@ class BrokerSettings(BaseSettings):
         default_factory=lambda: ["linux/amd64"], description="Container platforms (os/arch)."
     )
     max_body_bytes: int = Field(1 << 20, ge=1024, le=64 << 20, description="Largest request.")
+    engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
+    services: SiteServicesSettings | None = Field(
+        None,
+        description="The site's Skaha, Rucio, Cavern and Harbor; without them accepted "
+        "sessions are booked but not prepared.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> BrokerSettings:

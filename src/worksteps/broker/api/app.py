@@ -14,11 +14,14 @@ from fastapi import FastAPI
 
 from worksteps.broker.api.routes import router
 from worksteps.broker.api.state import BrokerState
+from worksteps.broker.api.status import router as status_router
 from worksteps.broker.db.migrate import upgrade
+from worksteps.broker.engine.worker import Engine
 from worksteps.broker.sessions import expire_offers, next_expiry
 from worksteps.broker.settings import BrokerSettings
 from worksteps.core.database import Database
 from worksteps.core.errors import install_problem_handlers
+from worksteps.site.services import open_site_services
 
 __all__ = ["create_app"]
 
@@ -60,13 +63,22 @@ def create_app(settings: BrokerSettings | None = None) -> FastAPI:
         await upgrade(db)
         state = BrokerState(settings, db)
         app.state.broker = state
-        sweeper = asyncio.create_task(_sweep_expired(state), name="expiry-sweeper")
+        tasks = [asyncio.create_task(_sweep_expired(state), name="expiry-sweeper")]
+        services = None
+        if settings.services is not None:
+            services = await open_site_services(settings.services)
+            state.engine = Engine(db, settings, services, state.bus)
+            tasks.append(asyncio.create_task(state.engine.run(), name="engine"))
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if services is not None:
+                await services.aclose()
             await db.dispose()
 
     app = FastAPI(
@@ -76,5 +88,6 @@ def create_app(settings: BrokerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.include_router(status_router)
     app.include_router(router)
     return app

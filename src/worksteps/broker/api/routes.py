@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
 from worksteps.broker.api.media import read_body, respond, validation_problem
 from worksteps.broker.api.state import BrokerState
+from worksteps.broker.api.status import MAX_WAIT, session_with_wait
 from worksteps.broker.intake import take_in
 from worksteps.broker.offersets import create_offer_set
 from worksteps.broker.sessions import (
@@ -20,6 +20,7 @@ from worksteps.broker.sessions import (
     get_session,
     render_document,
 )
+from worksteps.core.clock import utcnow
 from worksteps.core.errors import BadRequest
 from worksteps.schema import kinds
 from worksteps.schema.common import SessionPhase, Update
@@ -36,10 +37,6 @@ _FAMILIES = ("executables", "compute", "storage", "data", "volumes")
 def _state(request: Request) -> BrokerState:
     state: BrokerState = request.app.state.broker
     return state
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _base_url(request: Request, state: BrokerState) -> str:
@@ -61,7 +58,7 @@ async def _execution_request(request: Request, state: BrokerState) -> tuple[Exec
 async def post_request(request: Request) -> Response:
     state = _state(request)
     parsed, media = await _execution_request(request, state)
-    now = _now()
+    now = utcnow()
     intake = take_in(parsed, state.settings, now)
     base = _base_url(request, state)
     created, body = await create_offer_set(
@@ -87,7 +84,7 @@ async def post_request(request: Request) -> Response:
 async def post_direct(request: Request) -> Response:
     state = _state(request)
     parsed, media = await _execution_request(request, state)
-    now = _now()
+    now = utcnow()
     intake = take_in(parsed, state.settings, now)
     base = _base_url(request, state)
     created, body = await create_offer_set(
@@ -109,7 +106,7 @@ async def post_direct(request: Request) -> Response:
         )
     offer = created.offers[0]
     await apply_update(state.db, offer.uuid, _phase_update("ACCEPTED"), now)
-    doc = await get_session(state.db, offer.uuid, _now())
+    doc = await get_session(state.db, offer.uuid, utcnow())
     return respond(
         request,
         doc,
@@ -128,14 +125,22 @@ def _phase_update(value: str) -> Update:
 
 @router.get("/offersets/{uuid}", summary="An offer set and its offers")
 async def get_offerset(uuid: UUID, request: Request) -> Response:
-    doc = await get_offer_set(_state(request).db, str(uuid), _now())
+    doc = await get_offer_set(_state(request).db, str(uuid), utcnow())
     return respond(request, doc, root="offers-response")
 
 
 @router.get("/sessions/{uuid}", summary="A session (an offer, or what became of it)")
-async def get_one_session(uuid: UUID, request: Request) -> Response:
-    doc = await get_session(_state(request).db, str(uuid), _now())
-    return respond(request, doc, root="execution")
+async def get_one_session(
+    uuid: UUID,
+    request: Request,
+    wait: float | None = Query(
+        None,
+        ge=0,
+        le=MAX_WAIT,
+        description="Answer as soon as the session changes, or after this many seconds.",
+    ),
+) -> Response:
+    return await session_with_wait(request, str(uuid), wait)
 
 
 @router.post("/sessions/{uuid}", summary="Update a session: accept, reject or cancel")
@@ -146,7 +151,8 @@ async def post_session_update(uuid: UUID, request: Request) -> Response:
         change = _update.validate_python(normalize_update(body.document))
     except ValidationError as exc:
         raise validation_problem(exc, "update") from None
-    doc = await apply_update(state.db, str(uuid), change, _now())
+    doc = await apply_update(state.db, str(uuid), change, utcnow(), engine=state.engine_settings)
+    state.changed(str(uuid))
     return respond(request, doc, root="execution", request_media=body.media)
 
 

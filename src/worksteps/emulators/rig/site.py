@@ -1,0 +1,371 @@
+"""One emulated site: its Skaha, Rucio, PrepareData, Cavern and Harbor, configured to agree.
+
+Layout under ``root`` (the invariants that make the real adapters work end to end)::
+
+    storage/            Cavern's node tree
+      home/<user>/      the service account's home: Cavern's /home/<user>
+    skaha/              Skaha's data root
+      home -> ../storage/home   so a session's arc/home/<user> IS Cavern's /home/<user>
+      sessions/<id>/    working directories (arc/home/<user> inside each, a symlink)
+      logs/<id>.log
+    rucio/<RSE>/        replica files of each storage element
+    catalogue/          the demo files' bytes (Rucio serves replicas with exactly these)
+
+- Staged data reaches a session this way: a Rucio rule makes the replica appear under
+  ``rucio/<site RSE>/``; its PFN is an HTTP URL of the rig's storage door (:mod:`.door`);
+  Cavern's pullToVoSpace fetches that URL into ``/home/<user>/...``; a session sees the file
+  at ``arc/home/<user>/...`` relative to its working directory.
+- PrepareData shares Rucio's catalogue (one site, one Rucio) and copies into the same homes.
+- Harbor's images exist in an upstream Harbor (``config.as_upstream()``); the site's Harbor
+  holds the ``cached`` ones and replicates the others from the endpoint named ``upstream``.
+  Skaha trusts exactly the site Harbor's host and lists every image it knows.
+- One service account everywhere: the user name ``user`` with one bearer token (Skaha,
+  Cavern, PrepareData, Harbor's REST API) and one password (Rucio userpass as account
+  ``user``, Harbor basic auth as an administrator, who may replicate).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import secrets
+import signal
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from starlette.types import ASGIApp
+
+from worksteps.core.serving import ServedApp, start_in_thread
+from worksteps.emulators import cavern, harbor, preparedata, rucio, skaha
+from worksteps.emulators.faults import FaultInjector
+from worksteps.emulators.rig.catalogue import (
+    DEFAULT_DATASETS,
+    DEFAULT_FILES,
+    DEFAULT_IMAGES,
+    DemoDataset,
+    DemoFile,
+    RigImage,
+    harbor_images,
+    rucio_catalogue,
+    skaha_images,
+)
+from worksteps.emulators.rig.door import door_app, rse_prefix
+from worksteps.site.services import (
+    CavernSettings,
+    HarborSettings,
+    PrepareDataSettings,
+    RucioSettings,
+    SiteServicesSettings,
+    SkahaSettings,
+)
+
+__all__ = ["RunningEmulator", "SiteRig", "start_site_rig"]
+
+_USER = re.compile(r"[a-z0-9][a-z0-9_-]{0,24}")
+_RSE = re.compile(r"[A-Z0-9]+([_-][A-Z0-9]+)*")
+_rig_numbers = itertools.count(1)
+UPSTREAM = "upstream"
+
+
+@dataclass(frozen=True)
+class RunningEmulator:
+    """One emulator being served: its fault injector (faults, call counts) and its server."""
+
+    name: str
+    app: FaultInjector
+    served: ServedApp
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:PORT`` (service paths go below it)."""
+        return self.served.url
+
+
+class SiteRig:
+    """The running emulators of one site and the settings that reach them.
+
+    Made by :func:`start_site_rig`; a context manager that stops everything on exit.
+
+    ``emulators`` maps ``skaha``, ``rucio``, ``preparedata``, ``cavern``, ``harbor``,
+    ``upstream`` (the registry images are copied from) and ``door`` (HTTP access to the
+    replica files of every RSE) to their :class:`RunningEmulator`.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        root: Path,
+        user: str,
+        site_rse: str,
+        remote_rse: str,
+        emulators: dict[str, RunningEmulator],
+        services_settings: SiteServicesSettings,
+    ) -> None:
+        self.name = name
+        self.root = root
+        self.user = user
+        self.site_rse = site_rse
+        self.remote_rse = remote_rse
+        self.emulators = emulators
+        self.services_settings = services_settings
+        self._stopped = False
+
+    @property
+    def skaha(self) -> RunningEmulator:
+        return self.emulators["skaha"]
+
+    @property
+    def rucio(self) -> RunningEmulator:
+        return self.emulators["rucio"]
+
+    @property
+    def preparedata(self) -> RunningEmulator:
+        return self.emulators["preparedata"]
+
+    @property
+    def cavern(self) -> RunningEmulator:
+        return self.emulators["cavern"]
+
+    @property
+    def harbor(self) -> RunningEmulator:
+        return self.emulators["harbor"]
+
+    @property
+    def upstream(self) -> RunningEmulator:
+        return self.emulators["upstream"]
+
+    @property
+    def door(self) -> RunningEmulator:
+        return self.emulators["door"]
+
+    @property
+    def home(self) -> Path:
+        """The service account's home on disk (Cavern's /home/<user>, a session's arc/home)."""
+        return self.root / "storage" / "home" / self.user
+
+    def stop(self) -> None:
+        """Stop every emulator, Skaha first, and kill any session process that outlived it."""
+        if self._stopped:
+            return
+        self._stopped = True
+        order = ["skaha", *(n for n in reversed(self.emulators) if n != "skaha")]
+        for name in order:
+            if name in self.emulators:
+                _stop(self.emulators[name])
+
+    def __enter__(self) -> SiteRig:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _session_processes(emulator: RunningEmulator) -> list[subprocess.Popen[bytes]]:
+    supervisor = getattr(getattr(emulator.app.app, "state", None), "supervisor", None)
+    if supervisor is None:
+        return []
+    records = list(supervisor.sessions.values())  # one C-level copy: safe across threads
+    return [r.process for r in records if r.process is not None]
+
+
+def _stop(emulator: RunningEmulator) -> None:
+    """Stop the server; its lifespan stops Skaha's sessions, and anything left is killed."""
+    processes = _session_processes(emulator)
+    emulator.served.stop()
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if not slug:
+        raise ValueError(f"site name {name!r} needs at least one letter or digit")
+    return slug
+
+
+def _prepare_layout(root: Path, user: str) -> None:
+    storage_home = root / "storage" / "home"
+    (storage_home / user).mkdir(parents=True, exist_ok=True)
+    (root / "skaha").mkdir(parents=True, exist_ok=True)
+    link = root / "skaha" / "home"
+    if link.is_symlink() and link.resolve() == storage_home.resolve():
+        return
+    if link.exists() or link.is_symlink():
+        raise ValueError(f"{link} exists and is not the link to {storage_home}")
+    link.symlink_to(Path("..") / "storage" / "home", target_is_directory=True)
+
+
+def start_site_rig(
+    name: str,
+    root: Path,
+    *,
+    files: Sequence[DemoFile] = DEFAULT_FILES,
+    datasets: Sequence[DemoDataset] | None = None,
+    images: Sequence[RigImage] = DEFAULT_IMAGES,
+    user: str = "worksteps",
+    site_rse: str | None = None,
+    remote_rse: str = "REMOTE-T0",
+    bandwidth: float = 100e6,
+    transfer_latency: float = 0.0,
+    storage_bandwidth: float | None = None,
+    image_pull_rate: float = 100e6,
+    replication_startup: float = 0.0,
+    start_latency: float = 1.0,
+    terminating_seconds: float = 0.5,
+    token: str | None = None,
+    password: str | None = None,
+) -> SiteRig:
+    """Start the emulators of site ``name`` on loopback, with their state under ``root``.
+
+    ``files``/``datasets``: the demo catalogue (scope ``demo``); ``datasets`` defaults to
+    the default datasets with the default files, else to none. ``images``: what Harbor and
+    Skaha know. ``site_rse`` defaults to the site name in upper case; ``remote_rse`` is the
+    other site holding replicas. ``bandwidth``: bytes/s of Rucio transfers between the two
+    RSEs; ``transfer_latency``: seconds before a rule's first transfer. ``storage_bandwidth``:
+    bytes/s of Cavern copies (None: unthrottled). ``image_pull_rate``/``replication_startup``:
+    Harbor replication speed and delay. ``start_latency``: seconds a Skaha session stays
+    Pending. ``token``/``password`` of the service account ``user``: random when None.
+    Everything is stopped again if one emulator fails to start.
+    """
+    if not _USER.fullmatch(user):
+        raise ValueError(f"user {user!r}: 1-25 of a-z, 0-9, '_', '-' (a Rucio account name)")
+    site_rse = site_rse or _slug(name).upper()
+    for rse in (site_rse, remote_rse):
+        if not _RSE.fullmatch(rse):
+            raise ValueError(f"RSE name {rse!r}: upper-case letters and digits, '-' or '_'")
+    if site_rse == remote_rse:
+        raise ValueError("the site's RSE and the remote RSE must differ")
+    if datasets is None:
+        datasets = DEFAULT_DATASETS if files is DEFAULT_FILES else ()
+    token = token or secrets.token_urlsafe(24)
+    password = password or secrets.token_urlsafe(16)
+    root = root.resolve()
+    _prepare_layout(root, user)
+    rse_roots = {site_rse: root / "rucio" / site_rse, remote_rse: root / "rucio" / remote_rse}
+    home_root = root / "storage" / "home"
+    emulators: dict[str, RunningEmulator] = {}
+
+    def serve(role: str, app: ASGIApp) -> RunningEmulator:
+        if not isinstance(app, FaultInjector):
+            raise TypeError(f"the {role} emulator is not wrapped in a FaultInjector")
+        emulators[role] = RunningEmulator(role, app, start_in_thread(app))
+        return emulators[role]
+
+    try:
+        door = serve("door", door_app(rse_roots))
+        did_files, did_sets = rucio_catalogue(
+            root / "catalogue", files, datasets, site_rse=site_rse, remote_rse=remote_rse
+        )
+        rucio_config = rucio.RucioConfig(
+            rses=[
+                rucio.RSEConfig(
+                    name=rse, site=site, root=rse_roots[rse], prefix=rse_prefix(door.url, rse)
+                )
+                for rse, site in ((site_rse, name), (remote_rse, remote_rse.lower()))
+            ],
+            files=did_files,
+            datasets=did_sets,
+            links=[
+                rucio.LinkConfig(source=a, destination=b, bytes_per_second=bandwidth)
+                for a, b in ((remote_rse, site_rse), (site_rse, remote_rse))
+            ],
+            default_bandwidth=bandwidth,
+            transfer_latency=transfer_latency,
+            identities=[rucio.Identity(account=user, username=user, password=password)],
+            bearer_tokens={token: user},
+        )
+        catalogue = rucio.RucioCatalogue(rucio_config)
+        rucio_served = serve("rucio", rucio.create_app(rucio_config, catalogue))
+        prepare_config = preparedata.PrepareDataConfig(
+            rse=site_rse, home_root=home_root, home_prefix="/home", tokens={token: user}
+        )
+        prepare = serve("preparedata", preparedata.create_app(prepare_config, catalogue))
+        resource_id = f"ivo://rig{next(_rig_numbers)}.{_slug(name)}.test/cavern"
+        cavern_config = cavern.CavernConfig(
+            root=root / "storage",
+            resource_id=resource_id,
+            tokens={token: user},
+            bandwidth=storage_bandwidth,
+        )
+        cavern_served = serve("cavern", cavern.create_app(cavern_config))
+        projects, image_specs = harbor_images(images)
+        accounts = [harbor.UserSpec(name=user, password=password, admin=True)]
+        site_harbor = harbor.HarborConfig(
+            projects=projects,
+            images=image_specs,
+            users=accounts,
+            bearer_tokens={token: user},
+            pull_rate=image_pull_rate,
+            replication_startup=replication_startup,
+        )
+        upstream = serve("upstream", harbor.create_app(site_harbor.as_upstream()))
+        site_harbor = site_harbor.model_copy(
+            update={"upstream": harbor.UpstreamSpec(name=UPSTREAM, url=upstream.url)}
+        )
+        harbor_served = serve("harbor", harbor.create_app(site_harbor))
+        registry_host = harbor_served.url.removeprefix("http://")
+        skaha_config = skaha.SkahaConfig(
+            data_root=root / "skaha",
+            registry_hosts=[registry_host],
+            images=skaha_images(images, registry_host),
+            start_latency=start_latency,
+            terminating_seconds=terminating_seconds,
+            tokens={token: user},
+            unknown_tokens="reject",
+        )
+        skaha_served = serve("skaha", skaha.create_app(skaha_config))
+    except BaseException:
+        for emulator in reversed(list(emulators.values())):
+            _stop(emulator)
+        raise
+
+    settings = SiteServicesSettings(
+        site=name,
+        user=user,
+        skaha=SkahaSettings(
+            url=f"{skaha_served.url}/skaha/v1",
+            token=token,
+            home_mount=f"{skaha_config.top_level_directory}/home",
+        ),
+        rucio=RucioSettings(
+            host=rucio_served.url, account=user, username=user, password=password, rse=site_rse
+        ),
+        cavern=CavernSettings(
+            resource_id=resource_id,
+            capabilities_url=f"{cavern_served.url}{cavern_config.path_prefix}/capabilities",
+            token=token,
+        ),
+        harbor=HarborSettings(
+            url=harbor_served.url,
+            username=user,
+            password=password,
+            upstream=UPSTREAM,
+            upstream_username=user,
+            upstream_password=password,
+        ),
+        preparedata=PrepareDataSettings(url=prepare.url, token=token),
+    )
+    return SiteRig(
+        name=name,
+        root=root,
+        user=user,
+        site_rse=site_rse,
+        remote_rse=remote_rse,
+        emulators=emulators,
+        services_settings=settings,
+    )
