@@ -29,7 +29,9 @@ class EngineSettings(BaseModel):
     poll_max: float = Field(5.0, gt=0, le=600, description="Longest delay between polls (s).")
     poll_growth: float = Field(1.6, ge=1.0, le=4.0, description="Delay factor per idle poll.")
     jitter: float = Field(0.2, ge=0, le=1, description="Random spread of every delay (share).")
-    retries: int = Field(8, ge=0, le=100, description="Transient failures tolerated per step.")
+    retries: int = Field(
+        12, ge=0, le=100, description="Consecutive transient failures tolerated per step."
+    )
     retry_base: float = Field(0.2, gt=0, le=60, description="First retry delay (s).")
     retry_max: float = Field(10.0, gt=0, le=3600, description="Longest retry delay (s).")
     stall_timeout: timedelta = Field(

@@ -103,3 +103,7 @@ def serve_broker(
 
 def main() -> None:  # pragma: no cover - console entry
     app()
+
+
+if __name__ == "__main__":  # python -m worksteps.cli.main
+    main()

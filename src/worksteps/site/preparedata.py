@@ -80,6 +80,9 @@ class PrepareDataStaging:
             raise PermanentSiteError(SERVICE, "stage", f"no task_id in the answer: {data!r}")
         return task_id
 
+    async def find(self, request: StageRequest) -> str | None:
+        return None  # PrepareData has no search: its tasks cannot be looked up
+
     async def status(self, ref: str) -> StageStatus:
         data = await self._request("status", "GET", f"/preparedata/{ref}")
         raw = str(data.get("status", "")).upper()

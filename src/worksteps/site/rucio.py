@@ -154,6 +154,18 @@ class RucioStaging:
     async def stage(self, request: StageRequest) -> str:
         return await self._call("stage", lambda c: self._stage(c, request))
 
+    async def find(self, request: StageRequest) -> str | None:
+        def lookup(client: _Client) -> str | None:
+            ids = []
+            for did in request.dids:
+                found = self._matching_rule(client, did)
+                if found is None:
+                    return None
+                ids.append(found)
+            return ",".join(ids)
+
+        return await self._call("find", lookup)
+
     async def status(self, ref: str) -> StageStatus:
         ids = _rule_ids(ref, "status")
         return await self._call("status", lambda c: self._status(c, ids))
@@ -196,7 +208,8 @@ class RucioStaging:
             raise
         return ",".join(ids)
 
-    def _existing_rule(self, client: _Client, did: DID) -> str:
+    def _matching_rule(self, client: _Client, did: DID) -> str | None:
+        """This adapter's rule for ``did`` (same account, RSE and one copy), if any."""
         for rule in client.list_did_rules(did.scope, did.name):
             if (rule["account"], rule["rse_expression"], rule["copies"]) == (
                 self.account,
@@ -204,6 +217,12 @@ class RucioStaging:
                 1,
             ):
                 return str(rule["id"])
+        return None
+
+    def _existing_rule(self, client: _Client, did: DID) -> str:
+        found = self._matching_rule(client, did)
+        if found is not None:
+            return found
         raise PermanentSiteError(
             SERVICE, "stage", f"Rucio reports a duplicate rule for {did} but lists none"
         )

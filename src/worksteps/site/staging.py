@@ -165,6 +165,14 @@ class DataStaging(Protocol):
         """
         ...
 
+    async def find(self, request: StageRequest) -> str | None:
+        """The reference of a staging of ``request`` already made, else ``None``.
+
+        Lets a restarted caller recover a submission whose answer it never stored without
+        submitting again. Services that cannot be searched answer ``None``.
+        """
+        ...
+
     async def status(self, ref: str) -> StageStatus:
         """The current state of the staging ``ref``; ``SiteNotFound`` if it is unknown."""
         ...

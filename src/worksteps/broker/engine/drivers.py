@@ -92,7 +92,7 @@ class StageDriver:
         return await services.staging.stage(self._request(step))
 
     async def recover(self, services: SiteServices, step: StepView) -> str | None:
-        return await services.staging.stage(self._request(step))
+        return await services.staging.find(self._request(step))
 
     async def poll(self, services: SiteServices, step: StepView) -> Outcome:
         assert step.ref is not None
@@ -209,8 +209,10 @@ class LaunchDriver:
         info = await services.sessions.get(step.ref)
         if info.status is SessionStatus.FAILED:
             raise PermanentSiteError("skaha", "session", info.message or "the session failed")
+        # An interactive session is ready when it can be reached; a job when it runs.
+        reachable = info.connect_url is not None or step.params.get("kind") == "headless"
         ready = info.status is SessionStatus.COMPLETED or (
-            info.status is SessionStatus.RUNNING and info.connect_url is not None
+            info.status is SessionStatus.RUNNING and reachable
         )
         return Outcome(
             ready,

@@ -254,8 +254,11 @@ class Engine:
                 if url
                 else []
             )
-            target = SessionPhase.AVAILABLE if is_interactive(kind) else SessionPhase.RUNNING
-            await move_session(conn, row.session, target, now, changes={"connectors": connectors})
+            await move_session(
+                conn, row.session, SessionPhase.AVAILABLE, now, changes={"connectors": connectors}
+            )
+            if not is_interactive(kind):  # a job: it runs rather than waits for a user
+                await move_session(conn, row.session, SessionPhase.RUNNING, now)
         elif row.kind == "monitor":
             await move_session(
                 conn, row.session, SessionPhase.RELEASING, now, "the session ended by itself"
