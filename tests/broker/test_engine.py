@@ -5,66 +5,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from datetime import timedelta
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from running import JSON, RunningBroker, start_broker, stop_broker
+from running import JSON, RunningBroker
 
-from worksteps.broker.settings import BrokerSettings, EngineSettings
 from worksteps.emulators.faults import FaultRule
-from worksteps.emulators.rig import SiteRig, start_site_rig
+from worksteps.emulators.rig import SiteRig
 from worksteps.schema import kinds
 
 TERMINAL = "skaha/terminal:1.1.2"  # cached at the site
-ASTROML = "skaha/astroml:24.07"  # only upstream: the engine must replicate it
-
-
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[SiteRig]:
-    site = start_site_rig(
-        "rig-a",
-        tmp_path / "site",
-        bandwidth=4e6,
-        storage_bandwidth=2e6,
-        start_latency=0.3,
-        image_pull_rate=20e6,
-    )
-    try:
-        yield site
-    finally:
-        site.stop()
 
 
 def _host(rig: SiteRig) -> str:
     return rig.harbor.url.removeprefix("http://")
-
-
-@pytest.fixture
-def site_broker(rig: SiteRig, database_url: str) -> Iterator[RunningBroker]:
-    settings = BrokerSettings(
-        site="rig-a",
-        database_url=database_url,
-        preparation=timedelta(seconds=1),
-        capacity={"cores": 16, "memory": 64, "storage": 100},  # type: ignore[arg-type]
-        services=rig.services_settings,
-        engine=EngineSettings(
-            poll_min=0.05,
-            poll_max=0.5,
-            monitor_interval=0.2,
-            retry_base=0.05,
-            retry_max=0.5,
-            notebook_image=f"{_host(rig)}/{ASTROML}",
-        ),
-    )
-    broker = start_broker(settings)
-    try:
-        yield broker
-    finally:
-        stop_broker(broker)
 
 
 def _events(

@@ -61,7 +61,7 @@ def build_offer(
     """The session document offering ``slot`` for ``intake``'s request."""
     request = intake.request.model_copy(deep=True)
     components: list[tuple[str, str]] = []
-    prep_start = max(now, slot.start - settings.preparation)
+    prep_start = max(now, slot.start - intake.preparation)
     schedule = Schedule(
         preparing=ScheduleInstant(start=prep_start, duration=slot.start - prep_start),
         available=ScheduleInterval(start=Interval(slot.start, slot.start), duration=slot.duration),
@@ -106,7 +106,11 @@ def build_offer(
     name = (intake.request.meta.name if intake.request.meta else None) or "request"
     session = ScheduledExecutionSession(
         meta=Metadata(
-            uuid=uuid, name=f"{name}-offer-{index}", url=f"{base_url}sessions/{uuid}", created=now
+            uuid=uuid,
+            name=f"{name}-offer-{index}",
+            url=f"{base_url}sessions/{uuid}",
+            created=now,
+            messages=list(intake.notes) or None,
         ),
         phase=SessionPhase.OFFERED,
         expires=expires,

@@ -51,7 +51,9 @@ class Intake:
     window_start: datetime
     window_end: datetime
     duration: timedelta
+    preparation: timedelta
     refusals: list[Message] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
 
 
 def _refusal(kind: str, text: str, **values: str) -> Message:
@@ -259,7 +261,11 @@ def _check_mounts(request: ExecutionRequest, checker: _Checker) -> None:
 
 
 def _schedule(
-    request: ExecutionRequest, settings: BrokerSettings, now: datetime, checker: _Checker
+    request: ExecutionRequest,
+    settings: BrokerSettings,
+    now: datetime,
+    preparation: timedelta,
+    checker: _Checker,
 ) -> tuple[datetime, datetime, timedelta]:
     asked = request.schedule.requested if request.schedule else None
     duration = asked.duration if asked and asked.duration is not None else settings.default_duration
@@ -274,7 +280,7 @@ def _schedule(
             f"duration {format_duration(duration)} is longer "
             f"than this site books ({format_duration(settings.max_duration)})",
         )
-    ready = now + settings.preparation
+    ready = now + preparation
     if asked is None or asked.start is None:
         return ready, ready + settings.default_window, duration
     window = asked.start
@@ -299,8 +305,19 @@ def _schedule(
     return max(window.start, ready), window.end, duration
 
 
-def take_in(request: ExecutionRequest, settings: BrokerSettings, now: datetime) -> Intake:
-    """Check ``request`` (changed in place: defaults filled) and derive the planner's inputs."""
+def take_in(
+    request: ExecutionRequest,
+    settings: BrokerSettings,
+    now: datetime,
+    preparation: timedelta | None = None,
+    notes: list[str] | None = None,
+) -> Intake:
+    """Check ``request`` (changed in place: defaults filled) and derive the planner's inputs.
+
+    ``preparation`` is the estimated time to prepare (the site setting when not given) and
+    ``notes`` say how it was estimated; they are attached to every offer.
+    """
+    preparation = settings.preparation if preparation is None else preparation
     checker = _Checker(settings)
     checker.executable(request)
     compute = request.compute or SimpleComputeResource(meta=Metadata(name="compute"))
@@ -310,7 +327,7 @@ def take_in(request: ExecutionRequest, settings: BrokerSettings, now: datetime) 
     _names(request, checker)
     _link_storage(request, settings, checker)
     _check_mounts(request, checker)
-    start, end, duration = _schedule(request, settings, now, checker)
+    start, end, duration = _schedule(request, settings, now, preparation, checker)
     stores = request.storage or []
     low = Resources(
         compute.cores.min or 0,
@@ -324,4 +341,12 @@ def take_in(request: ExecutionRequest, settings: BrokerSettings, now: datetime) 
         0,
         sum(s.size.max or 0 for s in stores if s.size),
     )
-    return Intake(request, Demand(low, high), start, end, duration, checker.refusals)
+    told = [
+        Message(
+            kind="urn:preparation-estimate", level=MessageLevel.INFO, message=text, template=text
+        )
+        for text in notes or []
+    ]
+    return Intake(
+        request, Demand(low, high), start, end, duration, preparation, checker.refusals, told
+    )

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worksteps.site.services import SiteServicesSettings
 
-__all__ = ["BrokerSettings", "Capacity", "EngineSettings"]
+__all__ = ["BrokerSettings", "Capacity", "EngineSettings", "EstimateSettings"]
 
 
 class Capacity(BaseModel):
@@ -52,6 +52,30 @@ class EngineSettings(BaseModel):
         description="Image that runs Jupyter notebook executables.",
     )
     user: str = Field("worksteps", description="User area owner when the request has none.")
+    call_timeout: float = Field(60.0, gt=0, le=3600, description="Longest one site call (s).")
+
+
+class EstimateSettings(BaseModel):
+    """What the broker assumes about the site until its own history says otherwise."""
+
+    transfer_rate: float = Field(
+        100e6, gt=0, description="Bytes/s of replication between storage elements."
+    )
+    copy_rate: float = Field(200e6, gt=0, description="Bytes/s of copies into user storage.")
+    pull_rate: float = Field(50e6, gt=0, description="Bytes/s of image replication.")
+    session_start: timedelta = Field(
+        timedelta(seconds=30), ge=timedelta(0), description="Time for a session to start."
+    )
+    unknown_data: timedelta = Field(
+        timedelta(minutes=1), ge=timedelta(0), description="Time assumed for data of unknown size."
+    )
+    history: int = Field(20, ge=0, le=1000, description="Recent steps of a kind that count.")
+    cache_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="How long site answers (replicas, image presence) are reused for estimates.",
+    )
 
 
 class BrokerSettings(BaseSettings):
@@ -114,6 +138,7 @@ class BrokerSettings(BaseSettings):
     )
     max_body_bytes: int = Field(1 << 20, ge=1024, le=64 << 20, description="Largest request.")
     engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
+    estimates: EstimateSettings = Field(default_factory=lambda: EstimateSettings())
     services: SiteServicesSettings | None = Field(
         None,
         description="The site's Skaha, Rucio, Cavern and Harbor; without them accepted "

@@ -17,6 +17,7 @@ from worksteps.broker.api.state import BrokerState
 from worksteps.broker.api.status import router as status_router
 from worksteps.broker.db.migrate import upgrade
 from worksteps.broker.engine.worker import Engine
+from worksteps.broker.estimates import Estimator
 from worksteps.broker.sessions import expire_offers, next_expiry
 from worksteps.broker.settings import BrokerSettings
 from worksteps.core.database import Database
@@ -68,6 +69,7 @@ def create_app(settings: BrokerSettings | None = None) -> FastAPI:
         if settings.services is not None:
             services = await open_site_services(settings.services)
             state.engine = Engine(db, settings, services, state.bus)
+            state.estimator = Estimator(settings, services)
             tasks.append(asyncio.create_task(state.engine.run(), name="engine"))
         try:
             yield

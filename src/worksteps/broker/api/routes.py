@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,7 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 from worksteps.broker.api.media import read_body, respond, validation_problem
 from worksteps.broker.api.state import BrokerState
 from worksteps.broker.api.status import MAX_WAIT, session_with_wait
-from worksteps.broker.intake import take_in
+from worksteps.broker.intake import Intake, take_in
 from worksteps.broker.offersets import create_offer_set
 from worksteps.broker.sessions import (
     apply_update,
@@ -44,6 +45,14 @@ def _base_url(request: Request, state: BrokerState) -> str:
     return base if base.endswith("/") else base + "/"
 
 
+async def _take_in(state: BrokerState, parsed: ExecutionRequest, now: datetime) -> Intake:
+    """Estimate the preparation from the site's state and history, then check the request."""
+    async with state.db.read() as conn:
+        history = await state.estimator.history(conn)
+    estimate = await state.estimator.estimate(parsed, history)
+    return take_in(parsed, state.settings, now, estimate.total, estimate.notes)
+
+
 async def _execution_request(request: Request, state: BrokerState) -> tuple[ExecutionRequest, Any]:
     body = await read_body(request, state.settings.max_body_bytes)
     try:
@@ -59,7 +68,7 @@ async def post_request(request: Request) -> Response:
     state = _state(request)
     parsed, media = await _execution_request(request, state)
     now = utcnow()
-    intake = take_in(parsed, state.settings, now)
+    intake = await _take_in(state, parsed, now)
     base = _base_url(request, state)
     created, body = await create_offer_set(
         state.db, state.settings, intake, base_url=base, now=now, owner=None
@@ -85,7 +94,7 @@ async def post_direct(request: Request) -> Response:
     state = _state(request)
     parsed, media = await _execution_request(request, state)
     now = utcnow()
-    intake = take_in(parsed, state.settings, now)
+    intake = await _take_in(state, parsed, now)
     base = _base_url(request, state)
     created, body = await create_offer_set(
         state.db, state.settings, intake, base_url=base, now=now, owner=None, max_offers=1

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from worksteps.broker.engine.events import EventBus
+from worksteps.broker.estimates import Estimator
 from worksteps.broker.settings import BrokerSettings, EngineSettings
 from worksteps.core.database import Database
 
@@ -23,6 +24,10 @@ class BrokerState:
     offers_created: asyncio.Event = field(default_factory=asyncio.Event)
     bus: EventBus = field(default_factory=EventBus)
     engine: Engine | None = None
+    estimator: Estimator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.estimator = Estimator(self.settings, None)
 
     @property
     def engine_settings(self) -> EngineSettings | None:

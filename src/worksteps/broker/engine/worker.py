@@ -39,7 +39,6 @@ __all__ = ["Engine"]
 
 log = logging.getLogger(__name__)
 _OPEN = ("PENDING", "SUBMITTING", "SUBMITTED")
-_CALL_TIMEOUT = 60.0
 
 
 def _now() -> datetime:
@@ -145,7 +144,7 @@ class Engine:
             view = StepView(
                 row.session, row.key, row.kind, row.params, row.ref, await self._inputs(row)
             )
-            async with asyncio.timeout(_CALL_TIMEOUT):
+            async with asyncio.timeout(self.cfg.call_timeout):
                 if row.state == "SUBMITTED":
                     await self._poll(row, view)
                 else:
@@ -308,7 +307,7 @@ class Engine:
                 view = StepView(step.session, step.key, step.kind, step.params, step.ref)
                 with contextlib.suppress(SiteNotFound):
                     try:
-                        async with asyncio.timeout(_CALL_TIMEOUT):
+                        async with asyncio.timeout(self.cfg.call_timeout):
                             await DRIVERS[step.kind].cancel(self.services, view)
                     except (TransientSiteError, TimeoutError) as exc:
                         if step.kind == "launch":
