@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from running import JSON, RunningBroker
+from running import JSON, RunningBroker, start_broker, stop_broker
 
 from worksteps.emulators.faults import FaultRule
 from worksteps.emulators.rig import SiteRig
@@ -201,3 +202,29 @@ def test_the_booked_duration_is_enforced(rig: SiteRig, site_broker: RunningBroke
 
 
 _ = Callable
+
+
+def test_the_watchdog_fails_a_step_without_progress(
+    rig: SiteRig, site_broker: RunningBroker
+) -> None:
+    settings = site_broker.settings
+    stop_broker(site_broker)
+    slow = settings.model_copy(
+        update={
+            "engine": settings.engine.model_copy(
+                update={"stall_timeout": timedelta(seconds=2), "call_timeout": 1.0}
+            )
+        }
+    )
+    broker = start_broker(slow)
+    try:
+        # a hanging Rucio: every rule poll times out, and nothing moves
+        rig.rucio.app.rules = [FaultRule(method="GET", path="^/rules/", hang=True)]
+        uuid = _accept_first(broker, _headless(rig, _rucio("cube-0003.fits")))
+        events = _events(broker, uuid, {"FAILED", "COMPLETED"}, timeout=60)
+        assert _phases(events)[-1] == "FAILED"
+        failed = next(e for e in events if e.get("phase") == "FAILED")
+        assert "stage:" in failed["message"]
+        assert "no progress" in failed["message"]
+    finally:
+        stop_broker(broker)

@@ -266,6 +266,10 @@ class Engine:
 
     async def _retry(self, row: Any, exc: BaseException) -> None:
         failures = row.failures + 1
+        since = row.progressed or row.started
+        if since is not None and row.kind != "release" and _now() - since > self.cfg.stall_timeout:
+            await self._fail(row, f"{row.key}: no progress for {_now() - since} ({exc})")
+            return
         if failures > self.cfg.retries:
             await self._fail(row, f"{row.key}: gave up after {failures} attempts: {exc}")
             return
