@@ -16,7 +16,7 @@ install: $(UV)
 	$(UV) sync --frozen --python $(PY)
 
 run: install
-	$(VENV)/bin/worksteps serve broker
+	$(VENV)/bin/worksteps serve site
 
 test: install
 	$(VENV)/bin/pytest

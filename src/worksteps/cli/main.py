@@ -101,6 +101,42 @@ def serve_broker(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
+@serve.command("site")
+def serve_site(
+    host: Annotated[str, typer.Option(help="Interface of the broker.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port of the broker.")] = 8082,
+    name: Annotated[str, typer.Option(help="Site name.")] = "site-a",
+    data: Annotated[Path, typer.Option(help="Directory for the site's state.")] = Path("data"),
+) -> None:
+    """Run one whole site on loopback: its broker, and emulated Skaha, Rucio, PrepareData,
+    Cavern and Harbor services that the broker drives through their real clients."""
+    from worksteps.broker.api.app import create_app
+    from worksteps.broker.settings import BrokerSettings, EngineSettings
+    from worksteps.emulators.rig import start_site_rig
+
+    root = data / name
+    root.mkdir(parents=True, exist_ok=True)
+    rig = start_site_rig(name, root / "services", bandwidth=20e6, storage_bandwidth=50e6)
+    try:
+        harbor = rig.harbor.url.removeprefix("http://")
+        settings = BrokerSettings(
+            site=name,
+            database_url=f"sqlite:///{root / 'broker.sqlite'}",
+            services=rig.services_settings,
+            engine=EngineSettings(notebook_image=f"{harbor}/skaha/astroml:24.07"),
+        )
+        typer.echo(f"Site {name}: broker on http://{host}:{port}/docs")
+        for service, emulator in rig.emulators.items():
+            typer.echo(f"  {service:12} {emulator.url}")
+        typer.echo(
+            f"  images: {harbor}/skaha/terminal:1.1.2 (cached), "
+            f"{harbor}/skaha/astroml:24.07 (upstream); Rucio scope 'demo'"
+        )
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    finally:
+        rig.stop()
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 
