@@ -40,7 +40,7 @@ class EngineSettings(BaseModel):
         description="A step without progress this long fails its session (the watchdog).",
     )
     lease: timedelta = Field(
-        timedelta(seconds=30),
+        timedelta(minutes=2),
         gt=timedelta(0),
         description="How long a claimed step is "
         "reserved for its worker; a crashed worker's steps are taken over after it.",
@@ -53,6 +53,13 @@ class EngineSettings(BaseModel):
     )
     user: str = Field("worksteps", description="User area owner when the request has none.")
     call_timeout: float = Field(60.0, gt=0, le=3600, description="Longest one site call (s).")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_call(self) -> EngineSettings:
+        # A step's lease must outlive its longest call, or another worker could take it over.
+        if self.lease.total_seconds() <= self.call_timeout:
+            raise ValueError("engine.lease must be longer than engine.call_timeout")
+        return self
 
 
 class EstimateSettings(BaseModel):
