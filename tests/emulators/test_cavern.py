@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
-import os
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,12 +15,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 from defusedxml import ElementTree as SafeET
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from worksteps.core.serving import ServedApp, serve_in_thread
+from loopback_support import BlobServer, Loopback
 from worksteps.emulators.cavern import CavernConfig, create_app
 
 VOS = "{http://www.ivoa.net/xml/VOSpace/v2.0}"
@@ -35,40 +31,24 @@ Cavern = Callable[..., tuple[str, CavernConfig]]
 
 
 @pytest.fixture
-def cavern(tmp_path: Path) -> Iterator[Cavern]:
+def cavern(tmp_path: Path, loopback: Loopback) -> Cavern:
     """Start emulators on loopback; returns (base URL incl. /cavern, config)."""
-    served: list[ServedApp] = []
-    stack: list[Any] = []
+    serial = itertools.count()
 
     def start(**overrides: Any) -> tuple[str, CavernConfig]:
-        root = tmp_path / f"root{len(served)}"
+        root = tmp_path / f"root{next(serial)}"
         config = CavernConfig(
             root=root, tokens={"tok-alice": "alice", "tok-bob": "bob"}, **overrides
         )
-        context = serve_in_thread(create_app(config))
-        served.append(context.__enter__())
-        stack.append(context)
-        return served[-1].url + "/cavern", config
+        return loopback(create_app(config)).url + "/cavern", config
 
-    yield start
-    for context in reversed(stack):
-        context.__exit__(None, None, None)
+    return start
 
 
 @pytest.fixture
-def source() -> Iterator[tuple[str, bytes]]:
-    """A plain HTTP server with one 120 kB blob, to pull from."""
-    payload = os.urandom(120_000)
-
-    async def blob(request: Request) -> Response:
-        return Response(payload, media_type="application/octet-stream")
-
-    async def missing(request: Request) -> Response:
-        return Response("gone", status_code=404)
-
-    app = Starlette(routes=[Route("/blob", blob), Route("/missing", missing)])
-    with serve_in_thread(app) as server:
-        yield server.url, payload
+def source(blob_server: BlobServer) -> tuple[str, bytes]:
+    """A plain HTTP server with one 120 kB blob (``/blob``) to pull from, and ``/missing``."""
+    return blob_server(120_000)
 
 
 def uri(path: str) -> str:

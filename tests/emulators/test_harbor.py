@@ -12,6 +12,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from loopback_support import Clock
 from worksteps.core.serving import serve_in_thread
 from worksteps.emulators.faults import FaultInjector, FaultRule
 from worksteps.emulators.harbor import (
@@ -26,18 +27,7 @@ from worksteps.emulators.harbor import (
 ADMIN = ("admin", "Harbor12345")
 OCI = "application/vnd.oci.image.manifest.v1+json"
 DOCKER = "application/vnd.docker.distribution.manifest.v2+json"
-T0 = 1_800_000_000.0
 TLS = ssl.create_default_context()  # built once: loading CA certificates per client is slow
-
-
-class Clock:
-    """The emulator's notion of now, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def site_config(**overrides: Any) -> HarborConfig:

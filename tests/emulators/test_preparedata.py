@@ -14,10 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from worksteps.core.serving import serve_in_thread
+from loopback_support import Clock, Switchboard
 from worksteps.emulators import preparedata, rucio
 from worksteps.emulators.preparedata import PrepareDataConfig, StatusNames
 from worksteps.emulators.rucio import (
@@ -34,29 +32,6 @@ from worksteps.emulators.rucio import (
 MB = 1_000_000
 REMOTE, SITE = "SRC-REMOTE-T1", "SRC-SITE-T2"
 ALICE, BOB = {"Authorization": "Bearer tok-alice"}, {"Authorization": "Bearer tok-bob"}
-
-
-class Clock:
-    """A clock the test moves by hand (the emulators read time only through it)."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class Switch:
-    """One loopback server for the module; each test plugs in its own freshly built app."""
-
-    def __init__(self) -> None:
-        self.app: ASGIApp = Starlette()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
 
 
 def rucio_config(root: Path, **changes: Any) -> RucioConfig:
@@ -98,17 +73,10 @@ class Site:
         return body
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[Switch, str, Switch, str]]:
-    pd, rc = Switch(), Switch()
-    with serve_in_thread(pd) as pd_served, serve_in_thread(rc) as rc_served:
-        yield pd, pd_served.url, rc, rc_served.url
-
-
 @pytest.fixture
-def site(servers: tuple[Switch, str, Switch, str], tmp_path: Path) -> Iterator[Any]:
-    pd_switch, pd_url, rc_switch, rc_url = servers
-    with httpx.Client(base_url=pd_url) as http:
+def site(switchboard: Switchboard, tmp_path: Path) -> Iterator[Any]:
+    pd_switch, rc_switch = switchboard("preparedata"), switchboard("rucio")
+    with httpx.Client(base_url=pd_switch.url) as http:
 
         def start(config: RucioConfig | None = None, **changes: Any) -> Site:
             clock = Clock()
@@ -124,7 +92,7 @@ def site(servers: tuple[Switch, str, Switch, str], tmp_path: Path) -> Iterator[A
             values.update(changes)
             pd_switch.app = preparedata.create_app(PrepareDataConfig(**values), catalogue)
             rc_switch.app = rucio.create_app(catalogue.config, catalogue)
-            return Site(http, rc_url, catalogue, clock, tmp_path / "home")
+            return Site(http, rc_switch.url, catalogue, clock, tmp_path / "home")
 
         yield start
 

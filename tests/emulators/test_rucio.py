@@ -21,10 +21,8 @@ import pytest
 from rucio.client import Client
 from rucio.client.baseclient import BaseClient
 from rucio.common import exception as rucio_errors
-from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from worksteps.core.serving import serve_in_thread
+from loopback_support import Clock, Switchboard
 from worksteps.emulators.rucio import (
     DatasetConfig,
     FileConfig,
@@ -41,19 +39,6 @@ from worksteps.emulators.rucio.expressions import InvalidRSEExpression, resolve
 
 MB = 1_000_000
 A, B, C = "SRC-A-T1", "SRC-B-T1", "SRC-C-T2"
-
-
-class Clock:
-    """A clock the test moves by hand (the emulator reads time only through it)."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def make_config(root: Path, **changes: Any) -> RucioConfig:
@@ -86,16 +71,6 @@ def make_config(root: Path, **changes: Any) -> RucioConfig:
     return RucioConfig(**values)
 
 
-class Switch:
-    """One loopback server for the module; each test plugs in its own freshly built app."""
-
-    def __init__(self) -> None:
-        self.app: ASGIApp = Starlette()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-
-
 @dataclass
 class Served:
     url: str
@@ -113,24 +88,17 @@ class Served:
         return self.http
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switch, str]]:
-    switch = Switch()
-    with serve_in_thread(switch) as served:
-        yield switch, served.url
-
-
 @pytest.fixture
-def serve(server: tuple[Switch, str], tmp_path: Path) -> Iterator[Any]:
-    switch, url = server
-    with httpx.Client(base_url=url) as http:
+def serve(switchboard: Switchboard, tmp_path: Path) -> Iterator[Any]:
+    switch = switchboard("rucio")
+    with httpx.Client(base_url=switch.url) as http:
 
         def start(config: RucioConfig | None = None, clock: Clock | None = None) -> Served:
             config = config or make_config(tmp_path)
             clock = clock or Clock()
             catalogue = RucioCatalogue(config, clock)
             switch.app = create_app(config, catalogue)
-            return Served(url, catalogue, clock, http)
+            return Served(switch.url, catalogue, clock, http)
 
         yield start
 
@@ -426,11 +394,11 @@ def test_real_client_reads_dids_rses_rules_and_replicas(serve: Any, rucio_client
 
 
 def test_real_clock_rule_completes(
-    server: tuple[Switch, str], tmp_path: Path, rucio_client: Any
+    switchboard: Switchboard, tmp_path: Path, rucio_client: Any
 ) -> None:
-    switch, url = server
+    switch = switchboard("rucio")
     switch.app = create_app(make_config(tmp_path, links=[], default_bandwidth=20 * MB))
-    client = rucio_client(url)
+    client = rucio_client(switch.url)
     [rule_id] = client.add_replication_rule([{"scope": "user", "name": "ds"}], 1, B)
     assert client.get_replication_rule(rule_id)["state"] == "REPLICATING"
     deadline = time.monotonic() + 10

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from loopback_support import Loopback
 from worksteps.core.serving import ServedApp, serve_in_thread
 from worksteps.emulators.faults import FaultInjector
 from worksteps.emulators.skaha import SkahaConfig, create_app
@@ -42,8 +43,8 @@ class Site:
 
 
 @pytest.fixture
-def make_site(tmp_path: Path) -> Iterator[Callable[..., Site]]:
-    sites: list[tuple[Site, Any]] = []
+def make_site(tmp_path: Path, loopback: Loopback) -> Iterator[Callable[..., Site]]:
+    sites: list[Site] = []
 
     def make(**overrides: Any) -> Site:
         settings: dict[str, Any] = {
@@ -55,15 +56,12 @@ def make_site(tmp_path: Path) -> Iterator[Callable[..., Site]]:
         settings.update(overrides)
         config = SkahaConfig(**settings)
         app = create_app(config)
-        context = serve_in_thread(app)
-        site = Site(context.__enter__(), app, config)
-        sites.append((site, context))
-        return site
+        sites.append(Site(loopback(app), app, config))
+        return sites[-1]
 
     yield make
-    for site, context in sites:
+    for site in sites:  # before ``loopback`` stops the servers
         site.close()
-        context.__exit__(None, None, None)
 
 
 @pytest.fixture
@@ -103,6 +101,15 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def pids_written(pid_file: Path, limit: float = 10) -> list[int]:
+    """The process ids a session's script writes to ``pid_file``, once it has written them."""
+    deadline = time.monotonic() + limit
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, f"{pid_file} still empty"
+        time.sleep(0.05)
+    return [int(pid) for pid in pid_file.read_text().split()]
 
 
 def test_session_lifecycle_create_list_get_delete(make_site: Callable[..., Site]) -> None:
@@ -273,12 +280,7 @@ def test_expiry_ends_the_session_and_kills_its_process(make_site: Callable[..., 
         alice, name="sleeper", image=TERMINAL, cmd="python3", args="arc/home/alice/sleeper.py"
     )
     wait_for(alice, session_id, "Running")
-    pid_file = site.config.session_dir(session_id) / "pid"
-    deadline = time.monotonic() + 10
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    pid = int(pid_file.read_text())
+    (pid,) = pids_written(site.config.session_dir(session_id) / "pid")
     assert alive(pid)
     doc = wait_for(alice, session_id, "Failed", limit=10)
     assert (
@@ -332,12 +334,7 @@ def test_delete_kills_the_whole_process_tree(site: Site) -> None:
     session_id = create(
         alice, name="tree", image=TERMINAL, cmd="python3", args="arc/home/alice/parent.py"
     )
-    pid_file = site.config.session_dir(session_id) / "pids"
-    deadline = time.monotonic() + 10
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    pids = [int(p) for p in pid_file.read_text().split()]
+    pids = pids_written(site.config.session_dir(session_id) / "pids")
     assert all(alive(p) for p in pids)
     assert alice.delete(f"/session/{session_id}").status_code == 200
     assert not any(alive(p) for p in pids)
@@ -357,12 +354,7 @@ def test_app_shutdown_kills_every_session_process(tmp_path: Path) -> None:
                 alice, name="s", image=TERMINAL, cmd="python3", args="arc/home/alice/s.py"
             )
             wait_for(alice, session_id, "Running")
-        pid_file = config.session_dir(session_id) / "pid"
-        deadline = time.monotonic() + 10
-        while not pid_file.exists() or not pid_file.read_text():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        pid = int(pid_file.read_text())
+        (pid,) = pids_written(config.session_dir(session_id) / "pid")
         assert alive(pid)
     assert not alive(pid)
 

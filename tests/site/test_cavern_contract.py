@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,9 @@ import httpx
 import pytest
 import vos
 from cadcutils import exceptions as cadc_errors
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from worksteps.core.serving import ServedApp, serve_in_thread
+from loopback_support import BlobServer, Loopback
+from worksteps.core.serving import ServedApp
 from worksteps.emulators.cavern import CavernConfig, create_app
 from worksteps.emulators.faults import FaultRule
 from worksteps.site.cavern import REGISTRY, CavernStorage
@@ -66,9 +63,7 @@ Sites = Callable[..., Site]
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Sites]:
-    contexts: list[Any] = []
-
+def site(tmp_path: Path, loopback: Loopback) -> Sites:
     def start(**overrides: Any) -> Site:
         n = next(_serial)
         config = CavernConfig(
@@ -77,24 +72,16 @@ def site(tmp_path: Path) -> Iterator[Sites]:
             tokens={"tok-alice": "alice", "tok-bob": "bob"},
             **overrides,
         )
-        context = serve_in_thread(create_app(config))
-        contexts.append(context)
-        return Site(context.__enter__(), config, tmp_path / "registry")
+        return Site(loopback(create_app(config)), config, tmp_path / "registry")
 
-    yield start
-    for context in reversed(contexts):
-        context.__exit__(None, None, None)
+    return start
 
 
 @pytest.fixture
-def source() -> Iterator[tuple[str, bytes]]:
-    payload = os.urandom(150_000)
-
-    async def blob(request: Request) -> Response:
-        return Response(payload, media_type="application/octet-stream")
-
-    with serve_in_thread(Starlette(routes=[Route("/blob", blob)])) as server:
-        yield server.url + "/blob", payload
+def source(blob_server: BlobServer) -> tuple[str, bytes]:
+    """The URL of a 150 kB blob on a plain HTTP server, and its bytes."""
+    url, payload = blob_server(150_000)
+    return url + "/blob", payload
 
 
 # -- the vos client ---------------------------------------------------------------------------

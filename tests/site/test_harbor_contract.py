@@ -18,6 +18,7 @@ import oras.client
 import oras.provider
 import pytest
 
+from loopback_support import Clock
 from worksteps.core.serving import ServedApp, serve_in_thread
 from worksteps.emulators.faults import FaultInjector, FaultRule
 from worksteps.emulators.harbor import (
@@ -42,15 +43,6 @@ from worksteps.site.images import (
 ADMIN = ("admin", "Harbor12345")
 OCI = "application/vnd.oci.image.manifest.v1+json"
 DOCKER = "application/vnd.docker.distribution.manifest.v2+json"
-T0 = 1_800_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def config(**overrides: Any) -> HarborConfig:

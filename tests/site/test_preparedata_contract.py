@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from loopback_support import Clock, Switchboard
 from worksteps.core.serving import serve_in_thread
 from worksteps.emulators import preparedata, rucio
 from worksteps.emulators.preparedata import PrepareDataConfig, StatusNames
@@ -34,29 +33,6 @@ from worksteps.site.staging import DID, DataStaging, StageRequest, StageState
 MB = 1_000_000
 REMOTE, SITE = "SRC-REMOTE-T1", "SRC-SITE-T2"
 F1, BROKEN = DID("user", "f1"), DID("user", "broken")
-
-
-class Clock:
-    """A clock the test moves by hand (the emulators read time only through it)."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class Switch:
-    """One loopback server for the module; each test plugs in its own freshly built app."""
-
-    def __init__(self) -> None:
-        self.app: ASGIApp = Starlette()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
 
 
 def rucio_config(root: Path, bandwidth: float = 1 * MB) -> RucioConfig:
@@ -89,16 +65,9 @@ class Site:
         assert httpx.put(f"{self.url}/_emulator/faults", json=list(rules)).status_code == 200
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[Switch, str, Switch, str]]:
-    pd, rc = Switch(), Switch()
-    with serve_in_thread(pd) as pd_served, serve_in_thread(rc) as rc_served:
-        yield pd, pd_served.url, rc, rc_served.url
-
-
 @pytest.fixture
-def site(servers: tuple[Switch, str, Switch, str], tmp_path: Path) -> Any:
-    pd_switch, pd_url, rc_switch, rc_url = servers
+def site(switchboard: Switchboard, tmp_path: Path) -> Any:
+    pd_switch, rc_switch = switchboard("preparedata"), switchboard("rucio")
 
     def start(clock: Any = None, bandwidth: float = 1 * MB, **changes: Any) -> Site:
         clock = clock or Clock()
@@ -114,7 +83,7 @@ def site(servers: tuple[Switch, str, Switch, str], tmp_path: Path) -> Any:
         values.update(changes)
         pd_switch.app = preparedata.create_app(PrepareDataConfig(**values), catalogue)
         rc_switch.app = rucio.create_app(catalogue.config, catalogue)
-        return Site(pd_url, rc_url, clock, tmp_path / "home")
+        return Site(pd_switch.url, rc_switch.url, clock, tmp_path / "home")
 
     return start
 

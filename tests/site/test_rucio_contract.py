@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from loopback_support import Clock, Switchboard
 from worksteps.core.serving import serve_in_thread
 from worksteps.emulators.rucio import (
     DatasetConfig,
@@ -51,29 +50,6 @@ DS, F1, F2, MISSING = (
     DID("user", "f2"),
     DID("user", "missing"),
 )
-
-
-class Clock:
-    """A clock the test moves by hand (the emulator reads time only through it)."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class Switch:
-    """One loopback server for the module; each test plugs in its own freshly built app."""
-
-    def __init__(self) -> None:
-        self.app: ASGIApp = Starlette()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
 
 
 def config(root: Path, **changes: Any) -> RucioConfig:
@@ -123,23 +99,16 @@ def file_size(url: str) -> int:
     return Path(url.removeprefix("file://")).stat().st_size
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switch, str]]:
-    switch = Switch()
-    with serve_in_thread(switch) as served:
-        yield switch, served.url
-
-
 @pytest.fixture
-def rucio(server: tuple[Switch, str], tmp_path: Path) -> Any:
-    switch, url = server
+def rucio(switchboard: Switchboard, tmp_path: Path) -> Any:
+    switch = switchboard("rucio")
 
     def start(cfg: RucioConfig | None = None, clock: Any = None) -> Rucio:
         cfg = cfg or config(tmp_path)
         clock = clock or Clock()
         catalogue = RucioCatalogue(cfg, clock)
         switch.app = create_app(cfg, catalogue)
-        return Rucio(url, catalogue, clock)
+        return Rucio(switch.url, catalogue, clock)
 
     return start
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from worksteps.core.serving import ServedApp, free_port, serve_in_thread
+from loopback_support import Loopback
+from worksteps.core.serving import ServedApp, free_port
 from worksteps.emulators.faults import FaultRule
 from worksteps.emulators.skaha import SkahaConfig, create_app
 from worksteps.site.errors import PermanentSiteError, SiteNotFound, TransientSiteError
@@ -31,24 +33,19 @@ NOTEBOOK = "images.canfar.net/skaha/astroml:latest"
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., ServedApp]]:
-    contexts: list[Any] = []
+def serve(tmp_path: Path, loopback: Loopback) -> Callable[..., ServedApp]:
+    serial = itertools.count()
 
     def start(faults: list[FaultRule] | None = None, **overrides: Any) -> ServedApp:
         settings: dict[str, Any] = {
-            "data_root": tmp_path / f"site{len(contexts)}",
+            "data_root": tmp_path / f"site{next(serial)}",
             "start_latency": 0.05,
             "terminating_seconds": 0.2,
         }
         settings.update(overrides)
-        context = serve_in_thread(create_app(SkahaConfig(**settings), faults=faults))
-        served = context.__enter__()
-        contexts.append(context)
-        return served
+        return loopback(create_app(SkahaConfig(**settings), faults=faults))
 
-    yield start
-    for context in contexts:
-        context.__exit__(None, None, None)
+    return start
 
 
 @pytest.fixture
