@@ -125,7 +125,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_submits_once(
         with httpx.Client(base_url=broker.url, timeout=30) as client:
             uuids = []
             for i in range(SESSIONS):
-                doc = _headless(slow_rig, _rucio("cube-0003.fits" if i % 2 else "obs-0002.fits"))
+                name = "cube-0003.fits" if i % 2 else "obs-0002.fits"
+                doc = _headless(slow_rig, _rucio(name), duration="PT10M")
                 offered = client.post("/requests", json=doc, headers={"Accept": "application/json"})
                 uuid = offered.json()["offers"][0]["meta"]["uuid"]
                 change = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
