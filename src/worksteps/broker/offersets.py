@@ -18,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from worksteps.broker.assembly import Offer, build_offer
 from worksteps.broker.db.tables import BookingRow, ComponentRow, OfferSetRow, SessionRow, SiteRow
 from worksteps.broker.intake import Intake
-from worksteps.broker.planner import Booking, Calendar, Resources, explain_shortfall, plan_offers
+from worksteps.broker.planner import Calendar, Resources, explain_shortfall, plan_offers
 from worksteps.broker.settings import BrokerSettings
 from worksteps.core.database import Database
 from worksteps.schema import kinds
 from worksteps.schema.common import Message, MessageLevel
 
-__all__ = ["CreatedOfferSet", "active_bookings", "create_offer_set", "lock_site"]
+__all__ = ["CreatedOfferSet", "create_offer_set", "load_calendar", "lock_site"]
 
 
 @dataclass
@@ -43,20 +43,31 @@ async def lock_site(conn: AsyncConnection, site: str) -> None:
         await conn.execute(insert(SiteRow).values(name=site, version=1))
 
 
-async def active_bookings(
-    conn: AsyncConnection, site: str, start: datetime, end: datetime, now: datetime
-) -> list[Booking]:
-    """Bookings and unexpired holds of ``site`` overlapping ``[start, end)``."""
+async def load_calendar(
+    conn: AsyncConnection,
+    settings: BrokerSettings,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> Calendar:
+    """The calendar of bookings and unexpired holds of the site overlapping ``[start, end)``."""
     b = BookingRow
-    rows = await conn.execute(
-        select(b.start, b.end, b.cores, b.memory, b.gpus, b.storage).where(
-            b.site == site,
-            b.end > start,
-            b.start < end,
-            or_(b.state == "BOOKED", and_(b.state == "HELD", b.hold_expires > now)),
+    rows = (
+        await conn.execute(
+            select(b.start, b.end, b.cores, b.memory, b.gpus, b.storage).where(
+                b.site == settings.site,
+                b.end > start,
+                b.start < end,
+                # no booking is longer than the site books, so this bound keeps the scan to
+                # the window instead of every future booking
+                b.start > start - settings.max_duration,
+                or_(b.state == "BOOKED", and_(b.state == "HELD", b.hold_expires > now)),
+            )
         )
-    )
-    return [Booking(r.start, r.end, Resources(r.cores, r.memory, r.gpus, r.storage)) for r in rows]
+    ).all()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 6
+    starts, ends, *amounts = (list(c) for c in columns)
+    return Calendar.from_columns(_capacity(settings), starts, ends, amounts)
 
 
 def _capacity(settings: BrokerSettings) -> Resources:
@@ -87,8 +98,7 @@ async def create_offer_set(
         if not messages:
             await lock_site(conn, settings.site)
             end = intake.window_end + intake.duration
-            bookings = await active_bookings(conn, settings.site, intake.window_start, end, now)
-            calendar = Calendar(_capacity(settings), bookings)
+            calendar = await load_calendar(conn, settings, intake.window_start, end, now)
             slots = plan_offers(
                 calendar,
                 intake.demand,
@@ -190,10 +200,9 @@ async def _shortfall(
     conn: AsyncConnection, settings: BrokerSettings, intake: Intake, now: datetime
 ) -> list[Message]:
     horizon = max(intake.window_end, now + settings.horizon)
-    bookings = await active_bookings(
-        conn, settings.site, intake.window_start, horizon + intake.duration, now
+    calendar = await load_calendar(
+        conn, settings, intake.window_start, horizon + intake.duration, now
     )
-    calendar = Calendar(_capacity(settings), bookings)
     short = explain_shortfall(
         calendar, intake.demand, intake.window_start, intake.window_end, intake.duration, horizon
     )

@@ -295,3 +295,38 @@ def test_a_calendar_of_100k_bookings_answers_queries() -> None:
     for slot in slots:
         assert demand.minimum.fits_within(slot.resources)
         assert slot.resources.fits_within(cal.free_during(slot.start, slot.end))
+
+
+@given(
+    bookings=st.lists(
+        st.tuples(st.integers(0, 500), st.integers(1, 200), st.integers(0, 8), st.integers(0, 8)),
+        max_size=40,
+    )
+)
+def test_a_calendar_from_columns_equals_one_from_bookings(
+    bookings: list[tuple[int, int, int, int]],
+) -> None:
+    base = datetime(2030, 1, 1, tzinfo=UTC)
+    made = [
+        Booking(base + timedelta(minutes=s), base + timedelta(minutes=s + d), Resources(c, m, 0, 0))
+        for s, d, c, m in bookings
+    ]
+    capacity = Resources(16, 32, 0, 0)
+    columns = Calendar.from_columns(
+        capacity,
+        [b.start for b in made],
+        [b.end for b in made],
+        [
+            [b.resources.cores for b in made],
+            [b.resources.memory for b in made],
+            [0] * len(made),
+            [0] * len(made),
+        ],
+    )
+    reference = Calendar(capacity, made)
+    end = base + timedelta(minutes=800)
+    assert columns.boundary_count == reference.boundary_count
+    for minute in range(0, 800, 7):
+        t = base + timedelta(minutes=minute)
+        assert columns.usage_at(t) == reference.usage_at(t)
+        assert columns.free_during(t, end) == reference.free_during(t, end)

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -33,20 +33,34 @@ _SWEEP_CEILING = 5.0
 
 
 async def _sweep_expired(state: BrokerState) -> None:
-    """Expire offers when they lapse, without waiting for any client to look."""
+    """Expire offers when they lapse, without waiting for any client to look.
+
+    A new offer wakes the sweeper only to bring its next deadline forward (all offers live
+    ``offer_ttl``), so making offers costs the sweeper no database work.
+    """
+    ttl = state.settings.offer_ttl
+    due: datetime | None = None  # unknown: look it up
     while True:
-        try:
-            await expire_offers(state.db, datetime.now(UTC))
-            nxt = await next_expiry(state.db)
-        except Exception:  # keep sweeping; the database may come back
-            log.exception("expiry sweep failed")
-            nxt = None
-        delay = _SWEEP_CEILING
-        if nxt is not None:
-            delay = min(delay, max(0.0, (nxt - datetime.now(UTC)).total_seconds()) + 0.01)
+        now = datetime.now(UTC)
+        if due is None or due <= now:
+            try:
+                await expire_offers(state.db, now)
+                due = await next_expiry(state.db)
+            except Exception:  # keep sweeping; the database may come back
+                log.exception("expiry sweep failed")
+                due = None
+        ceiling = now + timedelta(seconds=_SWEEP_CEILING)
+        wake_at = min(due, ceiling) if due is not None else ceiling
         state.offers_created.clear()
-        with contextlib.suppress(TimeoutError):
+        delay = max(0.0, (wake_at - datetime.now(UTC)).total_seconds()) + 0.01
+        try:
             await asyncio.wait_for(state.offers_created.wait(), timeout=delay)
+        except TimeoutError:
+            if due is None or due > wake_at:
+                due = None  # the ceiling passed: look again (another replica may have offered)
+            continue
+        first = datetime.now(UTC) + ttl
+        due = min(due, first) if due is not None else first
 
 
 def _ensure_sqlite_dir(url: str) -> None:

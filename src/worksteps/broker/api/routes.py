@@ -47,6 +47,8 @@ def _base_url(request: Request, state: BrokerState) -> str:
 
 async def _take_in(state: BrokerState, parsed: ExecutionRequest, now: datetime) -> Intake:
     """Estimate the preparation from the site's state and history, then check the request."""
+    if state.estimator.services is None:  # booking only: nothing to look at
+        return take_in(parsed, state.settings, now)
     async with state.db.read() as conn:
         history = await state.estimator.history(conn)
     estimate = await state.estimator.estimate(parsed, history)

@@ -90,7 +90,10 @@ class BookingRow(Base):
     gpus: Mapped[int] = mapped_column(Integer)
     storage: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_bookings_site_state_end", "site", "state", "end"),)
+    __table_args__ = (
+        Index("ix_bookings_site_state_end", "site", "state", "end"),
+        Index("ix_bookings_site_state_start", "site", "state", "start"),
+    )
 
 
 class StepRow(Base):
