@@ -151,6 +151,10 @@ def _is_network(exc: BaseException | None) -> bool:
             return True
         if isinstance(exc, RuntimeError) and "Cannot get content" in str(exc):
             return True  # capabilities unreachable and not cached
+        if "found in registry or the config file" in str(exc):
+            # discovery raced a capabilities refresh (seen right after a broker restart):
+            # the registry file is rewritten by this process, so asking again succeeds
+            return True
         if isinstance(exc, cadc_errors.TransferException):
             return True
         nested = getattr(exc, "orig_exception", None)
