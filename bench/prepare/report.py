@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis import SEGMENTS, Analysed
+from calibrate import Direct
 
 __all__ = ["Config", "Outcome", "percentile", "render", "targets"]
 
@@ -108,13 +109,19 @@ def overhead_table(outcomes: Sequence[Outcome], markdown: bool) -> str:
     return _table(head, rows, markdown)
 
 
-def segment_table(outcomes: Sequence[Outcome], markdown: bool) -> str:
-    head = ("segment (median ms)", *(o.config.label for o in outcomes))
-    rows = [
-        (name, *(_ms(percentile((s.segments[name] for s in o.sessions), 50)) for o in outcomes))
-        for name in SEGMENTS
-    ]
-    total = (_ms(percentile((s.overhead for s in o.sessions), 50)) for o in outcomes)
+def segment_table(outcomes: Sequence[Outcome], direct: Sequence[Direct], markdown: bool) -> str:
+    """Medians per segment; with ``direct`` runs, a last column: the site alone."""
+    site = (f"site alone ({len(direct)} direct runs, 5 ms polls)",) if direct else ()
+    head = ("segment (median ms)", *(o.config.label for o in outcomes), *site)
+    rows = []
+    for name in SEGMENTS:
+        cells = [_ms(percentile((s.segments[name] for s in o.sessions), 50)) for o in outcomes]
+        if direct:
+            cells.append(_ms(percentile((d.segments[name] for d in direct), 50)))
+        rows.append((name, *cells))
+    total = [_ms(percentile((s.overhead for s in o.sessions), 50)) for o in outcomes]
+    if direct:
+        total.append(_ms(percentile((d.overhead for d in direct), 50)))
     rows.append(("overhead (p50 of the total)", *total))
     return _table(head, rows, markdown)
 
@@ -234,13 +241,18 @@ def machine() -> str:
 
 
 def render(
-    outcomes: Sequence[Outcome], *, markdown: bool, site: str, notes: Sequence[str] = ()
+    outcomes: Sequence[Outcome],
+    direct: Sequence[Direct],
+    *,
+    markdown: bool,
+    site: str,
+    notes: Sequence[str] = (),
 ) -> str:
     parts = [
         "Accept → AVAILABLE (client-observed through SSE), against the emulated critical path:",
         overhead_table(outcomes, markdown),
         "Where the overhead goes (along the critical chain stage → place → launch):",
-        segment_table(outcomes, markdown),
+        segment_table(outcomes, direct, markdown),
         "Steps, from their SUBMITTED event to their DONE event:",
         step_table(outcomes, markdown),
         "Phase change (and other event) to client, from the event's server time:",

@@ -31,6 +31,7 @@ from pathlib import Path
 import httpx
 from analysis import Analysed, analyse
 from broker_process import BrokerProcess
+from calibrate import Direct, calibrate
 from database import reachable, step_facts, throwaway_database, transactions
 from drive import SessionRun, run_session
 from report import Config, Outcome, machine, render
@@ -58,6 +59,9 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sessions", type=int, help="timed sessions per configuration")
     parser.add_argument("--warmup", type=int, help="untimed sessions first")
     parser.add_argument("--time-limit", type=float, help="timed seconds at most per config")
+    parser.add_argument(
+        "--direct", type=int, help="runs of the chain straight through the adapters (site floor)"
+    )
     parser.add_argument("--pause", type=float, default=0.2, help="seconds between sessions")
     parser.add_argument("--long-poll-wait", type=float, default=30.0, help="?wait= seconds")
     parser.add_argument(
@@ -78,6 +82,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.sessions = args.sessions or (5 if args.quick else 50)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    args.direct = args.direct if args.direct is not None else (3 if args.quick else 10)
     args.time_limit = args.time_limit or (30.0 if args.quick else 100.0)
     args.results = (not args.quick) if args.results is None else args.results
     engines = (args.engines or ("sqlite" if args.quick else "sqlite,postgresql")).split(",")
@@ -210,9 +215,13 @@ def _write_results(body: str, command: str) -> None:
     RESULTS.write_text(pattern.sub(lambda _: block, current, count=1))
 
 
-async def _run(args: argparse.Namespace, site: SiteConfig) -> tuple[list[Outcome], list[str]]:
-    """Every configuration against one site process (each session has its own file)."""
+async def _run(
+    args: argparse.Namespace, site: SiteConfig
+) -> tuple[list[Outcome], list[Direct], list[str]]:
+    """Every configuration against one site process (each session has its own file), then
+    the direct runs that measure the site's own share."""
     outcomes: list[Outcome] = []
+    direct: list[Direct] = []
     notes: list[str] = []
     skip_pg = None
     if any(c.engine == "postgresql" for c in args.configs):
@@ -228,24 +237,32 @@ async def _run(args: argparse.Namespace, site: SiteConfig) -> tuple[list[Outcome
             outcomes.append(await _configuration(config, args, rig, first))
             o = outcomes[-1]
             print(f"  {len(o.sessions)} sessions in {o.seconds:.0f} s", file=sys.stderr)
+        if args.direct:
+            print("the site alone, through the adapters ...", file=sys.stderr)
+            first = len(args.configs) * (args.warmup + args.sessions)
+            direct = await calibrate(rig.info, site, first, args.direct + 1, args.pause)
+            direct = direct[1:]  # the first warms the clients up (token, capabilities)
     loads = "; ".join(f"{o.config.label}: {o.load:.1f}" for o in outcomes)
     notes.append(f"1-minute load average as each configuration began: {loads}.")
-    return outcomes, notes
+    return outcomes, direct, notes
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _arguments(argv)
-    site = SiteConfig(files=len(args.configs) * (args.warmup + args.sessions))
+    files = len(args.configs) * (args.warmup + args.sessions) + args.direct + 1
+    site = SiteConfig(files=files)
     began = time.monotonic()
-    outcomes, notes = asyncio.run(_run(args, site))
+    outcomes, direct, notes = asyncio.run(_run(args, site))
     notes.append(f"Whole run: {time.monotonic() - began:.0f} s.")
     if args.app != APP:
         notes.append(f"Broker factory: {args.app} (an experimental variant, not the product).")
-    print(render(outcomes, markdown=False, site=_site_text(site), notes=notes))
+    print(render(outcomes, direct, markdown=False, site=_site_text(site), notes=notes))
     if args.results:
         command = shlex.join([".venv/bin/python", "bench/prepare/run.py", *argv])
-        _write_results(render(outcomes, markdown=True, site=_site_text(site), notes=notes), command)
+        _write_results(
+            render(outcomes, direct, markdown=True, site=_site_text(site), notes=notes), command
+        )
         print(f"\nwritten to {RESULTS}")
     return 1 if any(o.failed for o in outcomes) else 0
 

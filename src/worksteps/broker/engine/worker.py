@@ -160,6 +160,7 @@ class Engine:
             await self._retry(row, exc)
         finally:
             self.bus.notify(row.session)
+            self.wake.set()  # a finished step may have made others due: claim them now
 
     async def _submit(self, row: Any, view: StepView) -> None:
         driver = DRIVERS[row.kind]
