@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -199,9 +198,6 @@ def test_the_booked_duration_is_enforced(rig: SiteRig, site_broker: RunningBroke
     assert site_broker.client.get(f"/sessions/{uuid}", headers=JSON).json()["phase"] == (
         "COMPLETED"
     )
-
-
-_ = Callable
 
 
 def test_the_watchdog_fails_a_step_without_progress(
