@@ -42,9 +42,10 @@ class Direct:
 async def _until(check: Callable[[], Awaitable[bool]], limit: float = 30.0) -> float:
     """Poll ``check`` every 5 ms until it is true; the time it became true (s, POSIX)."""
     async with asyncio.timeout(limit):
-        while not await check():
+        while True:
+            if await check():
+                return time.time()
             await asyncio.sleep(_TICK)
-    return time.time()
 
 
 async def _one(services: Any, site: SiteConfig, registry: str, index: int) -> Direct:
