@@ -63,14 +63,21 @@ async def session_events(
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         cursor = start
+        phase = None
         while True:
             for event in await events_after(state.db, uuid, cursor):
                 cursor = int(event["id"])
+                phase = event.get("phase", phase)
                 yield ServerSentEvent(
                     data=json.dumps(event), event=str(event["type"]), id=str(cursor)
                 )
             doc = await get_session(state.db, uuid, now())
             if _terminal(doc) and not await events_after(state.db, uuid, cursor, limit=1):
+                if phase != doc["phase"]:
+                    # PostgreSQL may make an earlier event id visible after a later one:
+                    # never end a stream without its final phase
+                    final = {"id": cursor, "type": "phase", "phase": doc["phase"]}
+                    yield ServerSentEvent(data=json.dumps(final), event="phase", id=str(cursor))
                 return
             if await request.is_disconnected():
                 return
