@@ -25,9 +25,8 @@ router = APIRouter()
 MAX_WAIT = 300.0
 
 
-async def wait_for_change(state: BrokerState, session: str, seconds: float) -> None:
-    """Return as soon as ``session`` has a new event, or after ``seconds``."""
-    seen = await last_event_id(state.db, session)
+async def wait_for_change(state: BrokerState, session: str, seconds: float, seen: int) -> None:
+    """Return as soon as ``session`` has an event after ``seen``, or after ``seconds``."""
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         await state.bus.wait(session, left)
@@ -41,9 +40,10 @@ def _terminal(doc: dict[str, Any]) -> bool:
 
 async def session_with_wait(request: Request, uuid: str, wait: float | None) -> Response:
     state: BrokerState = request.app.state.broker
+    seen = await last_event_id(state.db, uuid)  # before the read: no change slips between
     doc = await get_session(state.db, uuid, now())
     if wait and not _terminal(doc):
-        await wait_for_change(state, uuid, min(wait, MAX_WAIT))
+        await wait_for_change(state, uuid, min(wait, MAX_WAIT), seen)
         doc = await get_session(state.db, uuid, now())
     return respond(request, doc, root="execution")
 
