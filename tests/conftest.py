@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh database on each engine, and shared/ on disk."""
+"""Shared fixtures: a fresh database on each engine, shared/ on disk, a local OIDC issuer."""
 
 from __future__ import annotations
 
@@ -6,10 +6,17 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+
+from worksteps.core.auth import AuthSettings
+from worksteps.core.serving import free_port, start_in_thread
+from worksteps.emulators.oidc import LocalIssuer
+from worksteps.emulators.oidc import create_app as create_issuer_app
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PG_DSN = os.environ.get("WORKSTEPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -44,3 +51,29 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def shared() -> Path:
     assert SHARED.is_dir(), f"shared/ is expected beside the checkout at {SHARED}"
     return SHARED
+
+
+@dataclass(frozen=True)
+class RunningIssuer:
+    """The local OIDC issuer served on loopback, and the settings that trust it."""
+
+    issuer: LocalIssuer
+    settings: AuthSettings
+
+    def token(self, subject: str, **claims: Any) -> str:
+        return self.issuer.mint(subject, **claims)
+
+    def headers(self, subject: str, **claims: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.issuer.mint(subject, **claims)}"}
+
+
+@pytest.fixture(scope="session")
+def oidc() -> Iterator[RunningIssuer]:
+    """A development OIDC issuer on loopback (discovery + JWKS), for tests that sign in."""
+    port = free_port()
+    issuer = LocalIssuer(f"http://127.0.0.1:{port}")
+    served = start_in_thread(create_issuer_app(issuer), port=port)
+    try:
+        yield RunningIssuer(issuer, AuthSettings(issuer=issuer.issuer, jwks_refresh=0))
+    finally:
+        served.stop()

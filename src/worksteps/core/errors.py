@@ -3,11 +3,14 @@
     WorkstepsError                 machine ``reason`` + human ``detail``; HTTP status
     ├── BadRequest        400      the body could not be read (syntax, encoding)
     ├── InvalidInput      422      well-formed, but a field is invalid (carries ``errors``)
+    ├── Unauthorized      401      no valid bearer token (never says why in detail)
+    ├── Forbidden         403      signed in, but the role does not allow it
     ├── NotFound          404      unknown identifier (or not yours: same answer)
     ├── Conflict          409      the state changed under you (refused transition, lost race)
     ├── PayloadTooLarge   413
     ├── UnsupportedMedia  415
     ├── NotAcceptable     406
+    ├── TooManyRequests   429      rate limited (carries Retry-After)
     └── Unavailable       503      a dependency is down; retry later
 
 Services register :func:`install_problem_handlers` once; handlers never leak tracebacks.
@@ -28,10 +31,13 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "FieldError",
+    "Forbidden",
     "InvalidInput",
     "NotAcceptable",
     "NotFound",
     "PayloadTooLarge",
+    "TooManyRequests",
+    "Unauthorized",
     "Unavailable",
     "UnsupportedMedia",
     "WorkstepsError",
@@ -57,12 +63,18 @@ class WorkstepsError(Exception):
     title: ClassVar[str] = "Internal error"
 
     def __init__(
-        self, detail: str, *, reason: str | None = None, extra: dict[str, Any] | None = None
+        self,
+        detail: str,
+        *,
+        reason: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.reason = reason or self.title.lower().replace(" ", "-")
         self.extra = extra or {}
+        self.headers = headers or {}
 
     def problem(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -94,6 +106,21 @@ class InvalidInput(WorkstepsError):
         self.errors = list(errors)
 
 
+class Unauthorized(WorkstepsError):
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, detail: str = "A valid bearer token is required.") -> None:
+        super().__init__(
+            detail, reason="unauthorized", headers={"WWW-Authenticate": 'Bearer realm="worksteps"'}
+        )
+
+
+class Forbidden(WorkstepsError):
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(WorkstepsError):
     status = 404
     title = "Not found"
@@ -119,6 +146,19 @@ class NotAcceptable(WorkstepsError):
     title = "Not acceptable"
 
 
+class TooManyRequests(WorkstepsError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(
+            detail,
+            reason="rate-limited",
+            extra={"retryAfter": retry_after},
+            headers={"Retry-After": str(max(1, retry_after))},
+        )
+
+
 class Unavailable(WorkstepsError):
     status = 503
     title = "Service unavailable"
@@ -140,7 +180,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_worksteps(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, WorkstepsError)
-        return problem_response(exc.problem(str(request.url.path)))
+        return problem_response(exc.problem(str(request.url.path)), headers=exc.headers or None)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
