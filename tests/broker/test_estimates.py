@@ -29,6 +29,13 @@ def _notes(offer: dict[str, Any]) -> str:
     return " | ".join(m["message"] for m in offer["meta"].get("messages", []))
 
 
+def _locality(offer: dict[str, Any]) -> dict[str, str]:
+    found = [m for m in offer["meta"]["messages"] if m["kind"] == "urn:data-locality"]
+    assert len(found) == 1, offer["meta"]["messages"]
+    values: dict[str, str] = found[0]["values"]
+    return values
+
+
 def test_local_data_and_cached_images_prepare_sooner(
     rig: SiteRig, site_broker: RunningBroker
 ) -> None:
@@ -43,6 +50,9 @@ def test_local_data_and_cached_images_prepare_sooner(
     assert "to replicate" in _notes(far_image)
     assert f"{TERMINAL} cached at the site" in _notes(local)
     assert "session start ≈ 30.0 s" in _notes(local)  # no history yet: the configured guess
+    assert _locality(local) == {"data": "local", "image": "cached"}
+    assert _locality(remote) == {"data": "remote", "image": "cached"}
+    assert _locality(far_image) == {"data": "local", "image": "remote"}
 
 
 def test_history_of_launches_replaces_the_guess(rig: SiteRig, site_broker: RunningBroker) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from worksteps.broker.db.tables import StepRow
 from worksteps.broker.settings import BrokerSettings
+from worksteps.schema.common import Message, MessageLevel
 from worksteps.schema.documents import ExecutionRequest
 from worksteps.schema.resources import (
     DockerContainer,
@@ -40,7 +41,9 @@ from worksteps.site.images import ImageRef
 from worksteps.site.services import SiteServices
 from worksteps.site.staging import DID
 
-__all__ = ["Estimate", "Estimator"]
+__all__ = ["LOCALITY_KIND", "Estimate", "Estimator", "locality_message"]
+
+LOCALITY_KIND = "urn:data-locality"
 
 
 @dataclass
@@ -50,6 +53,23 @@ class Estimate:
     total: timedelta
     notes: list[str] = field(default_factory=list)
     local_data: bool = True
+    image_cached: bool = True
+
+
+def locality_message(estimate: Estimate) -> Message:
+    """The offer's machine-readable locality, so that a client can rank offers by it:
+    ``values.data`` is ``local`` when every dataset has a replica at the site's storage
+    element (else ``remote``), ``values.image`` is ``cached`` or ``remote``."""
+    data = "local" if estimate.local_data else "remote"
+    image = "cached" if estimate.image_cached else "remote"
+    text = f"data {data}, image {image}"
+    return Message(
+        kind=LOCALITY_KIND,
+        level=MessageLevel.INFO,
+        template="data {data}, image {image}",
+        values={"data": data, "image": image},
+        message=text,
+    )
 
 
 @dataclass
@@ -129,14 +149,14 @@ class Estimator:
         )
         chains = [r[0] for r in results]
         notes = [r[1] for r in results]
-        local = all(r[2] for r in results)
+        local = all(r[2] for r in results[:-1])
         start = history.durations.get("launch", self.cfg.session_start.total_seconds())
         notes.append(
             f"session start ≈ {start:.1f} s"
             + (" (recent launches)" if "launch" in history.durations else "")
         )
         total = max(chains, default=0.0) + start
-        return Estimate(_seconds(total), notes, local)
+        return Estimate(_seconds(total), notes, local, results[-1][2])
 
     async def _data(self, data: Any, history: _History) -> tuple[float, str, bool]:
         name = data.meta.name if data.meta and data.meta.name else "data"

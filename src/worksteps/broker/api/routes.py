@@ -12,6 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 from worksteps.broker.api.media import read_body, respond, validation_problem
 from worksteps.broker.api.state import BrokerState
 from worksteps.broker.api.status import MAX_WAIT, session_with_wait
+from worksteps.broker.estimates import locality_message
 from worksteps.broker.intake import Intake, take_in
 from worksteps.broker.offersets import create_offer_set
 from worksteps.broker.sessions import (
@@ -52,7 +53,9 @@ async def _take_in(state: BrokerState, parsed: ExecutionRequest, now: datetime) 
     async with state.db.read() as conn:
         history = await state.estimator.history(conn)
     estimate = await state.estimator.estimate(parsed, history)
-    return take_in(parsed, state.settings, now, estimate.total, estimate.notes)
+    intake = take_in(parsed, state.settings, now, estimate.total, estimate.notes)
+    intake.notes.append(locality_message(estimate))
+    return intake
 
 
 async def _execution_request(request: Request, state: BrokerState) -> tuple[ExecutionRequest, Any]:
