@@ -13,6 +13,7 @@ import uvicorn
 import yaml
 from pydantic import ValidationError
 
+from worksteps.cli.up import up
 from worksteps.schema.isotime import IsoTimeError, parse_duration
 
 __all__ = ["app"]
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 serve = typer.Typer(help="Run one component as its own process.", no_args_is_help=True)
 app.add_typer(serve, name="serve")
+app.command("up")(up)
 
 
 def _duration(value: str | None, option: str) -> Any:

@@ -7,7 +7,8 @@ one service account and one directory layout, and returns a :class:`SiteRig` who
 
     catalogue   demo datasets (scope ``demo``) and images, and their emulator configurations
     door        HTTP access to replica files (what Rucio's PFNs point at)
-    site        SiteRig and start_site_rig: layout, start order, settings, stop
+    shared      what sites share: one Rucio, its door, the upstream (central) Harbor
+    site        SiteRig, start_site and start_site_rig: layout, start order, settings, stop
 """
 
 from worksteps.emulators.rig.catalogue import (
@@ -20,7 +21,13 @@ from worksteps.emulators.rig.catalogue import (
     RigImage,
     demo_text,
 )
-from worksteps.emulators.rig.site import RunningEmulator, SiteRig, start_site_rig
+from worksteps.emulators.rig.shared import (
+    PlacedFile,
+    RunningEmulator,
+    SharedServices,
+    start_shared_services,
+)
+from worksteps.emulators.rig.site import SiteRig, start_site, start_site_rig
 
 __all__ = [
     "DEFAULT_DATASETS",
@@ -29,9 +36,13 @@ __all__ = [
     "DEMO_SCOPE",
     "DemoDataset",
     "DemoFile",
+    "PlacedFile",
     "RigImage",
     "RunningEmulator",
+    "SharedServices",
     "SiteRig",
     "demo_text",
+    "start_shared_services",
+    "start_site",
     "start_site_rig",
 ]

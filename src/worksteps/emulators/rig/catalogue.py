@@ -27,9 +27,11 @@ __all__ = [
     "DEMO_SCOPE",
     "DemoDataset",
     "DemoFile",
+    "PlacedFile",
     "RigImage",
     "demo_text",
     "harbor_images",
+    "placed_catalogue",
     "rucio_catalogue",
     "skaha_images",
 ]
@@ -58,6 +60,21 @@ class DemoFile:
         if not 1 <= self.size <= 2**31:
             raise ValueError(f"demo file {self.name}: size must be 1 byte to 2 GiB")
         if not (self.at_site or self.remote):
+            raise ValueError(f"demo file {self.name} must have a replica somewhere")
+
+
+@dataclass(frozen=True)
+class PlacedFile:
+    """A file DID ``demo:<name>`` of ``size`` bytes with replicas at the RSEs ``rses``."""
+
+    name: str
+    size: int
+    rses: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rses", tuple(self.rses))
+        DemoFile(self.name, self.size)  # the same name and size rules
+        if not self.rses:
             raise ValueError(f"demo file {self.name} must have a replica somewhere")
 
 
@@ -143,6 +160,24 @@ def rucio_catalogue(
     site_rse: str,
     remote_rse: str,
 ) -> tuple[list[FileConfig], list[DatasetConfig]]:
+    """Rucio's file and dataset DIDs of one site and its remote RSE (see :class:`DemoFile`)."""
+    placed = [
+        PlacedFile(
+            demo.name,
+            demo.size,
+            tuple(r for r, held in ((site_rse, demo.at_site), (remote_rse, demo.remote)) if held),
+        )
+        for demo in files
+    ]
+    return placed_catalogue(directory, placed, datasets, {site_rse, remote_rse})
+
+
+def placed_catalogue(
+    directory: Path,
+    files: Sequence[PlacedFile],
+    datasets: Sequence[DemoDataset],
+    rses: set[str],
+) -> tuple[list[FileConfig], list[DatasetConfig]]:
     """Rucio's file and dataset DIDs; each file's bytes are written to ``directory``."""
     names = [f.name for f in files]
     if len(set(names)) != len(names):
@@ -150,13 +185,17 @@ def rucio_catalogue(
     for dataset in datasets:
         if unknown := sorted(set(dataset.files) - set(names)):
             raise ValueError(f"demo dataset {dataset.name}: unknown files {unknown}")
+    for demo in files:
+        if unknown := sorted(set(demo.rses) - rses):
+            raise ValueError(f"demo file {demo.name}: unknown storage elements {unknown}")
     directory.mkdir(parents=True, exist_ok=True)
     configs = []
     for demo in files:
         source = directory / demo.name
         source.write_bytes(demo_text(DEMO_SCOPE, demo.name, demo.size))
-        rses = [rse for rse, held in ((site_rse, demo.at_site), (remote_rse, demo.remote)) if held]
-        configs.append(FileConfig(scope=DEMO_SCOPE, name=demo.name, source=source, rses=rses))
+        configs.append(
+            FileConfig(scope=DEMO_SCOPE, name=demo.name, source=source, rses=list(demo.rses))
+        )
     sets = [DatasetConfig(scope=DEMO_SCOPE, name=d.name, files=list(d.files)) for d in datasets]
     return configs, sets
 

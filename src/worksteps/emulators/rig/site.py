@@ -19,6 +19,10 @@ Layout under ``root`` (the invariants that make the real adapters work end to en
 - Harbor's images exist in an upstream Harbor (``config.as_upstream()``); the site's Harbor
   holds the ``cached`` ones and replicates the others from the endpoint named ``upstream``.
   Skaha trusts exactly the site Harbor's host and lists every image it knows.
+- Several sites can share one Rucio, its door and the upstream Harbor
+  (:func:`start_site` with a :class:`~worksteps.emulators.rig.shared.SharedServices`), as
+  SRCNet's sites share one data lake and one central registry; :func:`start_site_rig` starts
+  a site with shared services of its own (its RSE and one remote RSE).
 - One service account everywhere: the user name ``user`` with one bearer token (Skaha,
   Cavern, PrepareData, Harbor's REST API) and one password (Rucio userpass as account
   ``user``, Harbor basic auth as an administrator, who may replicate).
@@ -34,27 +38,27 @@ import secrets
 import signal
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from starlette.types import ASGIApp
-
-from worksteps.core.serving import ServedApp, start_in_thread
-from worksteps.emulators import cavern, harbor, preparedata, rucio, skaha
-from worksteps.emulators.faults import FaultInjector
+from worksteps.emulators import cavern, harbor, preparedata, skaha
 from worksteps.emulators.rig.catalogue import (
     DEFAULT_DATASETS,
     DEFAULT_FILES,
     DEFAULT_IMAGES,
     DemoDataset,
     DemoFile,
+    PlacedFile,
     RigImage,
     harbor_images,
-    rucio_catalogue,
     skaha_images,
 )
-from worksteps.emulators.rig.door import door_app, rse_prefix
+from worksteps.emulators.rig.shared import (
+    RunningEmulator,
+    SharedServices,
+    serve_emulator,
+    start_shared_services,
+)
 from worksteps.site.services import (
     CavernSettings,
     HarborSettings,
@@ -64,32 +68,20 @@ from worksteps.site.services import (
     SkahaSettings,
 )
 
-__all__ = ["RunningEmulator", "SiteRig", "start_site_rig"]
+__all__ = ["RunningEmulator", "SiteRig", "start_site", "start_site_rig"]
 
 _USER = re.compile(r"[a-z0-9][a-z0-9_-]{0,24}")
 _RSE = re.compile(r"[A-Z0-9]+([_-][A-Z0-9]+)*")
 _rig_numbers = itertools.count(1)
 UPSTREAM = "upstream"
-
-
-@dataclass(frozen=True)
-class RunningEmulator:
-    """One emulator being served: its fault injector (faults, call counts) and its server."""
-
-    name: str
-    app: FaultInjector
-    served: ServedApp
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:PORT`` (service paths go below it)."""
-        return self.served.url
+_SITE_ROLES = ("preparedata", "cavern", "harbor", "skaha")
 
 
 class SiteRig:
     """The running emulators of one site and the settings that reach them.
 
-    Made by :func:`start_site_rig`; a context manager that stops everything on exit.
+    Made by :func:`start_site` or :func:`start_site_rig`; a context manager that stops the
+    site's own emulators on exit (and the shared ones when it owns them).
 
     ``emulators`` maps ``skaha``, ``rucio``, ``preparedata``, ``cavern``, ``harbor``,
     ``upstream`` (the registry images are copied from) and ``door`` (HTTP access to the
@@ -106,15 +98,25 @@ class SiteRig:
         remote_rse: str,
         emulators: dict[str, RunningEmulator],
         services_settings: SiteServicesSettings,
+        shared: SharedServices,
+        owns_shared: bool,
     ) -> None:
         self.name = name
         self.root = root
         self.user = user
         self.site_rse = site_rse
         self.remote_rse = remote_rse
-        self.emulators = emulators
         self.services_settings = services_settings
+        self.shared = shared
+        self._own = emulators
+        self._owns_shared = owns_shared
+        self.emulators = {**shared.emulators, **emulators}
         self._stopped = False
+
+    @property
+    def own_emulators(self) -> dict[str, RunningEmulator]:
+        """The emulators of this site alone (not the shared Rucio, door and upstream)."""
+        return dict(self._own)
 
     @property
     def skaha(self) -> RunningEmulator:
@@ -150,14 +152,17 @@ class SiteRig:
         return self.root / "storage" / "home" / self.user
 
     def stop(self) -> None:
-        """Stop every emulator, Skaha first, and kill any session process that outlived it."""
+        """Stop the site's emulators, Skaha first, and kill any session process that outlived
+        it; then the shared services if this site started them."""
         if self._stopped:
             return
         self._stopped = True
-        order = ["skaha", *(n for n in reversed(self.emulators) if n != "skaha")]
+        order = ["skaha", *(n for n in reversed(self._own) if n != "skaha")]
         for name in order:
-            if name in self.emulators:
-                _stop(self.emulators[name])
+            if name in self._own:
+                _stop(self._own[name])
+        if self._owns_shared:
+            self.shared.stop()
 
     def __enter__(self) -> SiteRig:
         return self
@@ -210,6 +215,16 @@ def _prepare_layout(root: Path, user: str) -> None:
     link.symlink_to(Path("..") / "storage" / "home", target_is_directory=True)
 
 
+def check_user(user: str) -> None:
+    if not _USER.fullmatch(user):
+        raise ValueError(f"user {user!r}: 1-25 of a-z, 0-9, '_', '-' (a Rucio account name)")
+
+
+def check_rse(rse: str) -> None:
+    if not _RSE.fullmatch(rse):
+        raise ValueError(f"RSE name {rse!r}: upper-case letters and digits, '-' or '_'")
+
+
 def start_site_rig(
     name: str,
     root: Path,
@@ -242,59 +257,86 @@ def start_site_rig(
     Pending. ``token``/``password`` of the service account ``user``: random when None.
     Everything is stopped again if one emulator fails to start.
     """
-    if not _USER.fullmatch(user):
-        raise ValueError(f"user {user!r}: 1-25 of a-z, 0-9, '_', '-' (a Rucio account name)")
+    check_user(user)
     site_rse = site_rse or _slug(name).upper()
     for rse in (site_rse, remote_rse):
-        if not _RSE.fullmatch(rse):
-            raise ValueError(f"RSE name {rse!r}: upper-case letters and digits, '-' or '_'")
+        check_rse(rse)
     if site_rse == remote_rse:
         raise ValueError("the site's RSE and the remote RSE must differ")
     if datasets is None:
         datasets = DEFAULT_DATASETS if files is DEFAULT_FILES else ()
-    token = token or secrets.token_urlsafe(24)
-    password = password or secrets.token_urlsafe(16)
+    placed = [
+        PlacedFile(
+            f.name,
+            f.size,
+            tuple(r for r, held in ((site_rse, f.at_site), (remote_rse, f.remote)) if held),
+        )
+        for f in files
+    ]
+    shared = start_shared_services(
+        root,
+        rses={site_rse: name, remote_rse: remote_rse.lower()},
+        files=placed,
+        datasets=datasets,
+        images=images,
+        user=user,
+        token=token or secrets.token_urlsafe(24),
+        password=password or secrets.token_urlsafe(16),
+        bandwidth=bandwidth,
+        transfer_latency=transfer_latency,
+    )
+    try:
+        return start_site(
+            name,
+            root,
+            shared,
+            site_rse=site_rse,
+            remote_rse=remote_rse,
+            images=images,
+            storage_bandwidth=storage_bandwidth,
+            image_pull_rate=image_pull_rate,
+            replication_startup=replication_startup,
+            start_latency=start_latency,
+            terminating_seconds=terminating_seconds,
+            owns_shared=True,
+        )
+    except BaseException:
+        shared.stop()
+        raise
+
+
+def start_site(
+    name: str,
+    root: Path,
+    shared: SharedServices,
+    *,
+    site_rse: str,
+    images: Sequence[RigImage],
+    remote_rse: str = "",
+    storage_bandwidth: float | None = None,
+    image_pull_rate: float = 100e6,
+    replication_startup: float = 0.0,
+    start_latency: float = 1.0,
+    terminating_seconds: float = 0.5,
+    owns_shared: bool = False,
+) -> SiteRig:
+    """Start one site's PrepareData, Cavern, Harbor and Skaha under ``root``, reaching the
+    ``shared`` Rucio (its storage element ``site_rse``) and upstream registry. ``images``: the
+    images of the federation with the ``cached`` flag of this site's Harbor."""
+    if site_rse not in shared.rses:
+        raise ValueError(f"{site_rse} is not a storage element of the shared Rucio")
+    user, token, password = shared.user, shared.token, shared.password
     root = root.resolve()
     _prepare_layout(root, user)
-    rse_roots = {site_rse: root / "rucio" / site_rse, remote_rse: root / "rucio" / remote_rse}
     home_root = root / "storage" / "home"
     emulators: dict[str, RunningEmulator] = {}
-
-    def serve(role: str, app: ASGIApp) -> RunningEmulator:
-        if not isinstance(app, FaultInjector):
-            raise TypeError(f"the {role} emulator is not wrapped in a FaultInjector")
-        emulators[role] = RunningEmulator(role, app, start_in_thread(app))
-        return emulators[role]
-
     try:
-        door = serve("door", door_app(rse_roots))
-        did_files, did_sets = rucio_catalogue(
-            root / "catalogue", files, datasets, site_rse=site_rse, remote_rse=remote_rse
-        )
-        rucio_config = rucio.RucioConfig(
-            rses=[
-                rucio.RSEConfig(
-                    name=rse, site=site, root=rse_roots[rse], prefix=rse_prefix(door.url, rse)
-                )
-                for rse, site in ((site_rse, name), (remote_rse, remote_rse.lower()))
-            ],
-            files=did_files,
-            datasets=did_sets,
-            links=[
-                rucio.LinkConfig(source=a, destination=b, bytes_per_second=bandwidth)
-                for a, b in ((remote_rse, site_rse), (site_rse, remote_rse))
-            ],
-            default_bandwidth=bandwidth,
-            transfer_latency=transfer_latency,
-            identities=[rucio.Identity(account=user, username=user, password=password)],
-            bearer_tokens={token: user},
-        )
-        catalogue = rucio.RucioCatalogue(rucio_config)
-        rucio_served = serve("rucio", rucio.create_app(rucio_config, catalogue))
         prepare_config = preparedata.PrepareDataConfig(
             rse=site_rse, home_root=home_root, home_prefix="/home", tokens={token: user}
         )
-        prepare = serve("preparedata", preparedata.create_app(prepare_config, catalogue))
+        prepare = serve_emulator(
+            "preparedata", preparedata.create_app(prepare_config, shared.catalogue), emulators
+        )
         resource_id = f"ivo://rig{next(_rig_numbers)}.{_slug(name)}.test/cavern"
         cavern_config = cavern.CavernConfig(
             root=root / "storage",
@@ -302,22 +344,18 @@ def start_site_rig(
             tokens={token: user},
             bandwidth=storage_bandwidth,
         )
-        cavern_served = serve("cavern", cavern.create_app(cavern_config))
+        cavern_served = serve_emulator("cavern", cavern.create_app(cavern_config), emulators)
         projects, image_specs = harbor_images(images)
-        accounts = [harbor.UserSpec(name=user, password=password, admin=True)]
         site_harbor = harbor.HarborConfig(
             projects=projects,
             images=image_specs,
-            users=accounts,
+            users=[harbor.UserSpec(name=user, password=password, admin=True)],
             bearer_tokens={token: user},
             pull_rate=image_pull_rate,
             replication_startup=replication_startup,
+            upstream=harbor.UpstreamSpec(name=UPSTREAM, url=shared.upstream.url),
         )
-        upstream = serve("upstream", harbor.create_app(site_harbor.as_upstream()))
-        site_harbor = site_harbor.model_copy(
-            update={"upstream": harbor.UpstreamSpec(name=UPSTREAM, url=upstream.url)}
-        )
-        harbor_served = serve("harbor", harbor.create_app(site_harbor))
+        harbor_served = serve_emulator("harbor", harbor.create_app(site_harbor), emulators)
         registry_host = harbor_served.url.removeprefix("http://")
         skaha_config = skaha.SkahaConfig(
             data_root=root / "skaha",
@@ -328,7 +366,7 @@ def start_site_rig(
             tokens={token: user},
             unknown_tokens="reject",
         )
-        skaha_served = serve("skaha", skaha.create_app(skaha_config))
+        skaha_served = serve_emulator("skaha", skaha.create_app(skaha_config), emulators)
     except BaseException:
         for emulator in reversed(list(emulators.values())):
             _stop(emulator)
@@ -343,7 +381,7 @@ def start_site_rig(
             home_mount=f"{skaha_config.top_level_directory}/home",
         ),
         rucio=RucioSettings(
-            host=rucio_served.url, account=user, username=user, password=password, rse=site_rse
+            host=shared.rucio.url, account=user, username=user, password=password, rse=site_rse
         ),
         cavern=CavernSettings(
             resource_id=resource_id,
@@ -368,4 +406,6 @@ def start_site_rig(
         remote_rse=remote_rse,
         emulators=emulators,
         services_settings=settings,
+        shared=shared,
+        owns_shared=owns_shared,
     )
