@@ -131,7 +131,7 @@ class FederationConfig(BaseModel):
 
     data_dir: Path = Field(Path("data"), description="SQLite files, emulator state, keys.")
     host: str = Field("127.0.0.1", description="Interface every service listens on.")
-    port: int = Field(8080, ge=1, le=65535, description="The Science Gateway's port.")
+    port: int = Field(8080, ge=0, le=65535, description="The Science Gateway's port (0: any).")
     sites: list[SiteSpec] = Field(default_factory=lambda: list(DEFAULT_SITES), min_length=1)
     images: list[ImageSpec] = Field(default_factory=lambda: list(DEFAULT_IMAGES), min_length=1)
     files: list[FileSpec] = Field(default_factory=lambda: list(DEFAULT_FILES))

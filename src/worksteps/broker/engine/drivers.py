@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from worksteps.site.errors import PermanentSiteError, SiteNotFound
@@ -44,6 +44,10 @@ class Outcome:
 
 
 class Driver(Protocol):
+    settles_at_submit: bool
+    """Poll at once after submitting: the operation is usually done by then (an area that
+    exists, an image already at the site), so waiting ``poll_min`` would only add latency."""
+
     async def submit(self, services: SiteServices, step: StepView) -> str:
         """Start the external operation; return its reference."""
 
@@ -66,6 +70,8 @@ def _input(step: StepView, key: str) -> Mapping[str, Any]:
 class AreaDriver:
     """The user's storage area for this session (idempotent: ensure, not create)."""
 
+    settles_at_submit = True
+
     async def submit(self, services: SiteServices, step: StepView) -> str:
         return await services.storage.ensure_area(
             str(step.params["user"]), str(step.params["path"])
@@ -83,6 +89,8 @@ class AreaDriver:
 
 class StageDriver:
     """A Rucio DID replicated to the site's storage element (a rule; resubmission finds it)."""
+
+    settles_at_submit = False
 
     def _request(self, step: StepView) -> StageRequest:
         did = DID(str(step.params["scope"]), str(step.params["name"]))
@@ -115,6 +123,8 @@ class StageDriver:
 
 class PlaceDriver:
     """Data copied into the user's area from a URL (or from a staged replica's URL)."""
+
+    settles_at_submit = False
 
     def _source(self, step: StepView) -> str:
         if "source" in step.params:
@@ -156,6 +166,8 @@ class PlaceDriver:
 class ImageDriver:
     """The container image present at the site's registry (replicated when missing)."""
 
+    settles_at_submit = True
+
     async def submit(self, services: SiteServices, step: StepView) -> str:
         ref = await services.images.ensure_available(ImageRef.parse(str(step.params["image"])))
         return ref or "present"
@@ -184,6 +196,8 @@ class ImageDriver:
 class LaunchDriver:
     """The Skaha session; its name is derived from the broker's session, so it can be found."""
 
+    settles_at_submit = False
+
     def _spec(self, step: StepView) -> SessionSpec:
         p = step.params
         return SessionSpec(
@@ -198,7 +212,16 @@ class LaunchDriver:
         )
 
     async def submit(self, services: SiteServices, step: StepView) -> str:
-        return await services.sessions.launch(self._spec(step))
+        spec = self._spec(step)
+        # A workstep names its image by any registry (the central one, say); the session
+        # must run the copy in this site's Harbor, which the image step made present.
+        requested = ImageRef.parse(spec.image)
+        info = await services.images.inspect(requested)
+        if info.reference is not None:
+            site = ImageRef.parse(info.reference)
+            local = ImageRef(site.registry, requested.project, requested.repository, requested.tag)
+            spec = replace(spec, image=str(local))
+        return await services.sessions.launch(spec)
 
     async def recover(self, services: SiteServices, step: StepView) -> str | None:
         found = await services.sessions.find(str(step.params["name"]))
@@ -232,6 +255,8 @@ class LaunchDriver:
 
 class MonitorDriver:
     """Watches the running session until it ends by itself (a headless job finishing)."""
+
+    settles_at_submit = False
 
     async def submit(self, services: SiteServices, step: StepView) -> str:
         return str(_input(step, "launch")["session_id"])
