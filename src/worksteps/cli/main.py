@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from worksteps.cli.up import up
+from worksteps.cli.user import register
 from worksteps.schema.isotime import IsoTimeError, parse_duration
 
 __all__ = ["app"]
@@ -27,6 +28,7 @@ app = typer.Typer(
 serve = typer.Typer(help="Run one component as its own process.", no_args_is_help=True)
 app.add_typer(serve, name="serve")
 app.command("up")(up)
+register(app)
 
 
 def _duration(value: str | None, option: str) -> Any:
