@@ -6,13 +6,12 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
 
+from oidc_support import RunningIssuer
 from worksteps.core.auth import AuthSettings
 from worksteps.core.serving import free_port, start_in_thread
 from worksteps.emulators.oidc import LocalIssuer
@@ -51,20 +50,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def shared() -> Path:
     assert SHARED.is_dir(), f"shared/ is expected beside the checkout at {SHARED}"
     return SHARED
-
-
-@dataclass(frozen=True)
-class RunningIssuer:
-    """The local OIDC issuer served on loopback, and the settings that trust it."""
-
-    issuer: LocalIssuer
-    settings: AuthSettings
-
-    def token(self, subject: str, **claims: Any) -> str:
-        return self.issuer.mint(subject, **claims)
-
-    def headers(self, subject: str, **claims: Any) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.issuer.mint(subject, **claims)}"}
 
 
 @pytest.fixture(scope="session")

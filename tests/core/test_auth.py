@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from conftest import RunningIssuer
+from oidc_support import RunningIssuer
 from worksteps.core.auth import Authenticator, AuthSettings, Principal, TokenVerifier
 from worksteps.core.errors import install_problem_handlers
 from worksteps.core.serving import start_in_thread
