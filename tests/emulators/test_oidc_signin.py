@@ -299,3 +299,16 @@ def test_redirect_prefix_matching_respects_path_segments() -> None:
     assert not redirect_allowed(client, "https://gw.example.org:444/app/cb")
     assert not redirect_allowed(client, "https://gw.example.org:notaport/app/cb")
     assert not redirect_allowed(client, "https://gw.example.org\\@evil.example/app")
+
+
+def test_a_native_client_may_use_any_loopback_port_and_nothing_else() -> None:
+    cli = OidcClient(
+        client_id="cli", redirect_prefixes=["http://127.0.0.1/callback"], loopback_any_port=True
+    )
+    assert redirect_allowed(cli, "http://127.0.0.1:53111/callback")
+    assert redirect_allowed(cli, "http://127.0.0.1/callback")
+    assert not redirect_allowed(cli, "http://127.0.0.1:53111/elsewhere")
+    assert not redirect_allowed(cli, "http://localhost:53111/callback")
+    assert not redirect_allowed(cli, "https://127.0.0.1:53111/callback")
+    web = OidcClient(client_id="web", redirect_prefixes=["http://127.0.0.1:8080/signin"])
+    assert not redirect_allowed(web, "http://127.0.0.1:9999/signin/callback")

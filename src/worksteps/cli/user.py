@@ -302,7 +302,9 @@ def watch(execution: str, gateway: Gateway = DEFAULT_GATEWAY) -> None:
     if outcome.ok:
         out.print(f"[green]Ready:[/green] {outcome.link or '(no link)'}", highlight=False)
         return
-    raise _fail(f"the session {outcome.phase.lower()}: {outcome.reason}", 3)
+    if outcome.phase == "?":
+        raise _fail(f"cannot follow {execution}: {outcome.reason}", 3)
+    raise _fail(f"the session is {outcome.phase}: {outcome.reason}", 3)
 
 
 def cancel(execution: str, gateway: Gateway = DEFAULT_GATEWAY) -> None:

@@ -23,7 +23,6 @@ from worksteps.broker.api.app import create_app as create_broker
 from worksteps.broker.settings import BrokerSettings, EngineSettings, EstimateSettings
 from worksteps.core.serving import ServedApp, free_port, start_in_thread
 from worksteps.emulators.oidc import LocalIssuer
-from worksteps.emulators.oidc import create_app as create_issuer
 from worksteps.emulators.rig import (
     DemoDataset,
     PlacedFile,
@@ -34,6 +33,12 @@ from worksteps.emulators.rig import (
     start_site,
 )
 from worksteps.federation.config import FederationConfig, SiteSpec
+from worksteps.federation.frontdoor import (
+    serve_discovery,
+    serve_gateway,
+    serve_issuer,
+    write_sites_file,
+)
 from worksteps.schema.isotime import parse_duration
 
 __all__ = ["Federation", "RunningSite", "start_federation"]
@@ -67,6 +72,11 @@ class Federation:
     servers: dict[str, ServedApp] = field(default_factory=dict)  # user-facing, in start order
 
     @property
+    def gateway(self) -> str:
+        """The Science Gateway: web pages at ``/``, the user API at ``/api``."""
+        return self.servers["gateway"].url
+
+    @property
     def registry_host(self) -> str:
         """Host of the central registry: image references every site resolves."""
         return self.shared.registry_host
@@ -86,8 +96,11 @@ class Federation:
 
     def describe(self) -> dict[str, Any]:
         """Every address, for people (``worksteps up`` prints it) and for programs."""
+        services = {name: served.url for name, served in self.servers.items()}
+        if "gateway" in services:
+            services["editor"] = services["execution"] = f"{services['gateway']}/api"
         return {
-            "services": {name: served.url for name, served in self.servers.items()},
+            "services": services,
             "sites": {
                 s.spec.name: {
                     "broker": s.url,
@@ -182,9 +195,10 @@ def start_federation(config: FederationConfig) -> Federation:
     """Start the whole federation described by ``config``; stopped again if a part fails."""
     data = config.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
+    gateway = f"http://{config.host}:{config.port or free_port(config.host)}"
     issuer_port = free_port(config.host)
     issuer = LocalIssuer(f"http://{config.host}:{issuer_port}", key_file=data / "issuer-key.json")
-    issuer_served = _serve(create_issuer(issuer), config.host, issuer_port)
+    issuer_served = serve_issuer(config, issuer, gateway)
     shared: SharedServices | None = None
     try:
         shared = start_shared_services(
@@ -211,6 +225,12 @@ def start_federation(config: FederationConfig) -> Federation:
     try:
         for spec in config.sites:
             federation.sites.append(_start_site(config, spec, shared, data))
+        federation.servers["discovery"] = serve_discovery(config, shared.registry_host)
+        sites_file = data / "sites.yaml"
+        write_sites_file(sites_file, config, {s.spec.name: s.url for s in federation.sites})
+        federation.servers["gateway"] = serve_gateway(
+            config, issuer, gateway, data, sites_file, shared.registry_host
+        )
         (data / "federation.json").write_text(
             json.dumps(federation.describe(), indent=2), encoding="utf-8"
         )

@@ -122,15 +122,21 @@ def create_app(
     for router in (home_router(), *pages):
         app.include_router(router, dependencies=guarded)
 
-    app.include_router(_me_router(authenticator), prefix="/api")
+    app.include_router(_me_router(authenticator, settings), prefix="/api")
     for router in routers:
         app.include_router(router, prefix="/api")
     return app
 
 
-def _me_router(authenticator: GatewayAuthenticator) -> APIRouter:
+def _me_router(authenticator: GatewayAuthenticator, settings: GatewaySettings) -> APIRouter:
     router = APIRouter(tags=["account"])
     caller = Annotated[Principal, Depends(authenticator)]
+
+    @router.get("/auth", summary="Where to sign in (public): the issuer and the CLI's client")
+    async def auth() -> dict[str, Any]:
+        if settings.auth is None:
+            return {"issuer": None, "client_id": None}
+        return {"issuer": settings.auth.issuer, "client_id": settings.cli_client_id}
 
     @router.get("/me", summary="Who the caller is")
     async def me(principal: caller) -> dict[str, Any]:

@@ -38,6 +38,11 @@ class GatewaySettings(BaseSettings):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
         description="The gateway's OAuth2 client id at the issuer (a public client, PKCE).",
     )
+    cli_client_id: str = Field(
+        "worksteps-cli",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="The CLI's client id at the issuer (native app: PKCE, loopback redirect).",
+    )
     scope: str = Field("openid profile", max_length=200, description="Scopes asked for.")
     base_url: str = Field(
         "http://127.0.0.1:8080",

@@ -63,6 +63,11 @@ class OidcClient(BaseModel):
         min_length=1, description="Allowed redirect URIs: scheme://host:port/path prefixes."
     )
     audience: str = Field("worksteps", description="The access token's `aud`.")
+    loopback_any_port: bool = Field(
+        False,
+        description="A native app (the CLI): a prefix on http://127.0.0.1 or http://[::1] "
+        "admits any port, as RFC 8252 §7.3 asks of servers.",
+    )
 
     @model_validator(mode="after")
     def _prefixes_are_urls(self) -> OidcClient:
@@ -113,11 +118,14 @@ def redirect_allowed(client: OidcClient, redirect_uri: str) -> bool:
         return False
     for prefix in client.redirect_prefixes:
         allowed = urlsplit(prefix)
-        if (target.scheme, target.hostname, target_port) != (
-            allowed.scheme,
-            allowed.hostname,
-            allowed.port,
-        ):
+        any_port = (
+            client.loopback_any_port
+            and allowed.scheme == "http"
+            and allowed.hostname in ("127.0.0.1", "::1")
+        )
+        if (target.scheme, target.hostname) != (allowed.scheme, allowed.hostname):
+            continue
+        if target_port != allowed.port and not any_port:
             continue
         base = allowed.path.rstrip("/")
         if not base or target.path == base or target.path.startswith(base + "/"):

@@ -1,0 +1,274 @@
+"""The IVOA ExecutionBroker calls of the execution service: they make one call and report
+what the broker said. Policy (deadlines, which offers to reject, retries) is the caller's.
+
+    BrokerError                 the call did not give what was asked
+    ├── BrokerUnreachable       no answer: refused connection, timeout, broken stream
+    ├── BrokerRefused           an HTTP error answer (4xx/5xx), with the broker's detail
+    └── BrokerAnswerInvalid     an answer that is not the document it should be
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from worksteps.schema.documents import OfferSet
+from worksteps.schema.legacy import normalize_session
+
+__all__ = [
+    "JSON_HEADERS",
+    "BrokerAnswerInvalid",
+    "BrokerError",
+    "BrokerRefused",
+    "BrokerUnreachable",
+    "SseEvent",
+    "ask_offers",
+    "read_json",
+    "read_session",
+    "session_events",
+    "update_phase",
+]
+
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+class BrokerError(Exception):
+    """A broker call failed; ``detail`` says how, in words a user can read."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BrokerUnreachable(BrokerError):
+    pass
+
+
+class BrokerRefused(BrokerError):
+    def __init__(self, status: int, detail: str, reason: str | None = None) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.reason = reason
+
+
+class BrokerAnswerInvalid(BrokerError):
+    pass
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer in time ({type(exc).__name__})"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def read_json(response: httpx.Response, limit: int) -> Any:
+    """The JSON body of a streamed response, reading at most ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise BrokerAnswerInvalid(f"the answer is larger than {limit} bytes")
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError as exc:
+        raise BrokerAnswerInvalid(f"the answer is not JSON ({exc})") from None
+
+
+def _refused(status: int, body: Any) -> BrokerRefused:
+    if isinstance(body, dict):
+        detail = body.get("detail") or body.get("title") or body.get("message")
+        reason = body.get("reason")
+        return BrokerRefused(
+            status, str(detail or "error"), str(reason) if isinstance(reason, str) else None
+        )
+    return BrokerRefused(status, "error")
+
+
+async def _call(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    limit: int,
+    ok: tuple[int, ...],
+    **kwargs: Any,
+) -> Any:
+    try:
+        async with client.stream(method, url, follow_redirects=False, **kwargs) as response:
+            try:
+                body = await read_json(response, limit)
+            except BrokerAnswerInvalid:
+                if response.status_code in ok:
+                    raise
+                body = None
+    except httpx.HTTPError as exc:
+        raise BrokerUnreachable(_describe(exc)) from None
+    if response.status_code not in ok:
+        raise _refused(response.status_code, body)
+    return body
+
+
+async def ask_offers(
+    client: httpx.AsyncClient,
+    broker: str,
+    request: bytes,
+    headers: dict[str, str],
+    *,
+    within: float,
+    limit: int,
+) -> OfferSet:
+    """``POST {broker}/requests``: the offer set (the broker answers 303 with it in the body)."""
+    body = await _call(
+        client,
+        "POST",
+        f"{broker}/requests",
+        limit=limit,
+        ok=(200, 201, 303),
+        content=request,
+        headers=JSON_HEADERS | headers,
+        timeout=within,
+    )
+    if not isinstance(body, dict):
+        raise BrokerAnswerInvalid("the offer set is not a JSON object")
+    try:
+        return OfferSet.model_validate(normalize_session(body))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise BrokerAnswerInvalid(f"the offer set is not valid: {where}: {first['msg']}") from None
+
+
+async def update_phase(
+    client: httpx.AsyncClient,
+    broker: str,
+    uuid: str,
+    phase: str,
+    headers: dict[str, str],
+    *,
+    within: float,
+    limit: int,
+) -> dict[str, Any]:
+    """``POST {broker}/sessions/{uuid}`` setting ``phase``: the session document after it."""
+    change = {"kind": "uri:enum-value-update", "path": "phase", "value": phase}
+    body = await _call(
+        client,
+        "POST",
+        f"{broker}/sessions/{uuid}",
+        limit=limit,
+        ok=(200,),
+        json=change,
+        headers=JSON_HEADERS | headers,
+        timeout=within,
+    )
+    return _session(body)
+
+
+async def read_session(
+    client: httpx.AsyncClient,
+    broker: str,
+    uuid: str,
+    headers: dict[str, str],
+    *,
+    wait: float | None,
+    within: float,
+    limit: int,
+) -> dict[str, Any]:
+    """``GET {broker}/sessions/{uuid}[?wait=N]``: the session document."""
+    params = {"wait": f"{wait:g}"} if wait else {}
+    body = await _call(
+        client,
+        "GET",
+        f"{broker}/sessions/{uuid}",
+        limit=limit,
+        ok=(200,),
+        params=params,
+        headers={"Accept": "application/json"} | headers,
+        timeout=within + (wait or 0),
+    )
+    return _session(body)
+
+
+def _session(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("phase"), str):
+        raise BrokerAnswerInvalid("the session document has no phase")
+    return body
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    """One server-sent event: its type, data and id (None when it carried none)."""
+
+    event: str
+    data: str
+    id: str | None
+
+
+async def session_events(
+    client: httpx.AsyncClient,
+    broker: str,
+    uuid: str,
+    headers: dict[str, str],
+    *,
+    after: int | None,
+    within: float,
+    idle: float,
+    limit: int,
+) -> AsyncIterator[SseEvent]:
+    """Follow ``GET {broker}/sessions/{uuid}/events`` from after event ``after``.
+
+    Ends when the broker ends the stream; a stream silent for ``idle`` seconds (the broker
+    sends keep-alive pings) or cut off is :class:`BrokerUnreachable`.
+    """
+    params = {"after": str(after)} if after is not None else {}
+    try:
+        async with client.stream(
+            "GET",
+            f"{broker}/sessions/{uuid}/events",
+            params=params,
+            headers={"Accept": "text/event-stream"} | headers,
+            timeout=httpx.Timeout(within, read=idle),
+            follow_redirects=False,
+        ) as response:
+            if response.status_code != 200:
+                try:
+                    body = await read_json(response, limit)
+                except BrokerAnswerInvalid:
+                    body = None
+                raise _refused(response.status_code, body)
+            async for event in _parse(response.aiter_lines(), limit):
+                yield event
+    except httpx.HTTPError as exc:
+        raise BrokerUnreachable(_describe(exc)) from None
+
+
+async def _parse(lines: AsyncIterator[str], limit: int) -> AsyncIterator[SseEvent]:
+    """The events of an event stream (https://html.spec.whatwg.org/#event-stream-interpretation)."""
+    kind, ident, size = "message", None, 0
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield SseEvent(kind, "\n".join(data), ident)
+            kind, ident, data, size = "message", None, [], 0
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        size += len(value)
+        if size > limit:
+            raise BrokerAnswerInvalid(f"an event is larger than {limit} bytes")
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            kind = value or "message"
+        elif name == "id" and "\0" not in value:
+            ident = value

@@ -1,0 +1,1 @@
+"""The execution service's tables (its own metadata and Alembic version table)."""
