@@ -198,3 +198,19 @@ def test_media_types_both_ways(
     )
     assert done.status_code == 200, done.text
     assert "<phase>ACCEPTED</phase>" in done.text
+
+
+def test_a_command_word_with_a_space_is_refused_with_the_reason(broker: RunningBroker) -> None:
+    doc = {
+        "executable": {
+            "kind": "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/executable/docker-container.yaml",
+            "image": {"locations": ["images.example.org/skaha/terminal:1.1"]},
+            "command": ["python3", "-c", "print('two words')"],
+        }
+    }
+    offerset = broker.offers(doc)
+    assert offerset["result"] == "NO"
+    texts = " ".join(m["message"] for m in offerset["meta"]["messages"])
+    assert "command word 3" in texts and "space" in texts
+    doc["executable"]["command"] = ["python3", "-m", "platform"]
+    assert broker.offers(doc)["result"] == "YES"

@@ -108,6 +108,15 @@ class _Checker:
             self.refuse("urn:invalid-value", f"image digest {exe.image.digest!r} is not sha256")
         if exe.privileged:
             self.refuse("urn:not-supported", "privileged containers are not allowed at this site")
+        for n, arg in enumerate(
+            [*([exe.entrypoint] if exe.entrypoint else []), *(exe.command or [])]
+        ):
+            if not arg or any(c.isspace() for c in arg):
+                self.refuse(
+                    "urn:not-supported",
+                    f"command word {n + 1} ({arg[:40]!r}) is empty or holds a space: the "
+                    "site's session service splits commands on spaces; put it in a script",
+                )
         platform = exe.image.platform if exe.image else None
         if platform:
             wanted = f"{platform.os or 'linux'}/{platform.architecture or 'amd64'}"
