@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from worksteps.core.auth import Authenticator, Principal, TokenVerifier
 from worksteps.core.database import Database
+from worksteps.core.docs import docs_app_options, install_docs
 from worksteps.core.errors import BadRequest, InvalidInput, NotFound, install_problem_handlers
 from worksteps.editor import edits
 from worksteps.editor.bodies import (
@@ -358,7 +359,9 @@ def create_app(settings: EditorSettings | None = None) -> FastAPI:
         summary="Create worksteps six ways, edit them with versions, turn them into IVOA "
         "ExecutionRequests.",
         lifespan=lifespan,
+        **docs_app_options(),
     )
+    install_docs(app)
     install_problem_handlers(app)
     app.state.editor = service
     authenticate = Authenticator(TokenVerifier(settings.auth))

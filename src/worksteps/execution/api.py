@@ -30,6 +30,7 @@ from sse_starlette import EventSourceResponse
 
 from worksteps.core.auth import Authenticator, Principal, TokenVerifier
 from worksteps.core.clock import utcnow
+from worksteps.core.docs import docs_app_options, install_docs
 from worksteps.core.errors import PayloadTooLarge, install_problem_handlers
 from worksteps.execution.registry import Registry, load_sites
 from worksteps.execution.relay import MAX_WAIT
@@ -212,7 +213,9 @@ def create_app(settings: ExecutionSettings) -> FastAPI:
         version="1.0",
         summary="Ask every site's broker for offers, choose one, follow the session.",
         lifespan=lifespan,
+        **docs_app_options(),
     )
+    install_docs(app)
     app.state.execution = service
     install_problem_handlers(app)
 

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from worksteps.core.auth import Principal
+from worksteps.core.docs import docs_app_options, install_docs
 from worksteps.editor.api import editor_router
 from worksteps.editor.service import EditorService
 from worksteps.execution.api import execution_router
@@ -108,7 +109,9 @@ def create_app(
         lifespan=lifespan,
         version="1.0",
         summary="Sign in, describe a workstep, compare the sites' offers, start a session.",
+        **docs_app_options(),
     )
+    install_docs(app)
     app.state.gateway = state
     install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
