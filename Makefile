@@ -16,7 +16,7 @@ install: $(UV)
 	$(UV) sync --frozen --python $(PY)
 
 run: install
-	$(VENV)/bin/worksteps serve site
+	$(VENV)/bin/worksteps up
 
 test: install
 	$(VENV)/bin/pytest

@@ -13,6 +13,7 @@ import uvicorn
 import yaml
 from pydantic import ValidationError
 
+from worksteps.cli.services import register as register_services
 from worksteps.cli.up import up
 from worksteps.cli.user import register
 from worksteps.schema.isotime import IsoTimeError, parse_duration
@@ -29,6 +30,7 @@ serve = typer.Typer(help="Run one component as its own process.", no_args_is_hel
 app.add_typer(serve, name="serve")
 app.command("up")(up)
 register(app)
+register_services(serve)
 
 
 def _duration(value: str | None, option: str) -> Any:
