@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
-import yaml
 from pydantic import ValidationError
 
 from worksteps.cli.services import register as register_services
+from worksteps.cli.settings_file import invalid, read_mapping
 from worksteps.cli.up import up
 from worksteps.cli.user import register
 from worksteps.schema.isotime import IsoTimeError, parse_duration
@@ -40,11 +40,6 @@ def _duration(value: str | None, option: str) -> Any:
         return parse_duration(value)
     except IsoTimeError as exc:
         raise typer.BadParameter(str(exc), param_hint=option) from None
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
 
 
 @serve.command("broker")
@@ -75,15 +70,7 @@ def serve_broker(
     from worksteps.broker.api.app import create_app
     from worksteps.broker.settings import BrokerSettings
 
-    values: dict[str, Any] = {}
-    if config is not None:
-        try:
-            loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise _fail(f"cannot read {config}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise _fail(f"{config} must hold a mapping of settings")
-        values.update(loaded)
+    values: dict[str, Any] = read_mapping(config)
     capacity = dict(values.get("capacity") or {})
     for key, value in (("cores", cores), ("memory", memory), ("gpus", gpus), ("storage", storage)):
         if value is not None:
@@ -101,8 +88,7 @@ def serve_broker(
     try:
         settings = BrokerSettings(**values)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise _fail("invalid broker settings:\n" + "\n".join(lines)) from None
+        raise invalid("broker settings", exc) from None
     typer.echo(f"Execution Broker for site {settings.site} on http://{host}:{port}/docs")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 

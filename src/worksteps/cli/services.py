@@ -9,12 +9,13 @@ stop the command with a message naming the field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
-import yaml
 from pydantic import BaseModel, ValidationError
+
+from worksteps.cli.settings_file import fail, invalid, read_mapping
 
 __all__ = ["register"]
 
@@ -24,28 +25,16 @@ Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Config = Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="Settings (YAML).")]
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
-
-
 def _settings(kind: type[S], config: Path | None, section: str | None = None) -> S:
-    values: dict[str, Any] = {}
-    if config is not None:
-        try:
-            loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise _fail(f"cannot read {config}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise _fail(f"{config} must hold a mapping of settings")
-        values = loaded.get(section, {}) if section else loaded
+    values = read_mapping(config)
+    if section:
+        values = values.get(section) or {}
         if not isinstance(values, dict):
-            raise _fail(f"{config}: '{section}' must hold a mapping of settings")
+            raise fail(f"{config}: '{section}' must hold a mapping of settings")
     try:
         return kind(**values)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise _fail(f"invalid {kind.__name__}:\n" + "\n".join(lines)) from None
+        raise invalid(kind.__name__, exc) from None
 
 
 def serve_editor(host: Host = "127.0.0.1", port: int = 8081, config: Config = None) -> None:
@@ -92,7 +81,7 @@ def serve_gateway(host: Host = "127.0.0.1", port: int = 8080, config: Config = N
     try:
         registry = build_registry(execution_settings)
     except SitesFileError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     editor = EditorService(
         editor_settings,
         WorkstepStore(Database(editor_settings.database_url)),

@@ -8,27 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from pydantic import ValidationError
 
+from worksteps.cli.settings_file import fail, invalid, read_mapping
+
 __all__ = ["up"]
-
-
-def _load(config: Path | None) -> dict[str, Any]:
-    if config is None:
-        return {}
-    try:
-        loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise _fail(f"cannot read {config}: {exc}") from None
-    if not isinstance(loaded, dict):
-        raise _fail(f"{config} must hold a mapping (the fields of the federation)")
-    return loaded
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
 
 
 def up(
@@ -51,14 +35,13 @@ def up(
     and the user-facing services. Ctrl-C stops everything, sessions included."""
     from worksteps.federation import FederationConfig, start_federation
 
-    values = _load(config)
+    values = read_mapping(config)
     given = {"data_dir": data_dir, "host": host, "port": port}
     values.update({k: v for k, v in given.items() if v is not None})
     try:
         federation_config = FederationConfig(**values)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise _fail("invalid federation settings:\n" + "\n".join(lines)) from None
+        raise invalid("federation settings", exc) from None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -66,7 +49,7 @@ def up(
     try:
         federation = start_federation(federation_config)
     except (OSError, ValueError) as exc:
-        raise _fail(f"the federation could not start: {exc}") from None
+        raise fail(f"the federation could not start: {exc}") from None
     try:
         _print(federation.describe(), federation_config.data_dir)
         typer.echo("Ready. Ctrl-C stops everything.")
