@@ -145,9 +145,12 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}"
 
 
-def render_results(rows: list[Row], *, date: str, command: str, notes: list[str]) -> str:
+def render_results(
+    rows: list[Row], *, date: str, command: str, notes: list[str], host: str | None = None
+) -> str:
+    where = f"{host} ({machine()})" if host else machine()
     lines = [
-        f"Measured on {date}, on {machine()}, Python {platform.python_version()}.",
+        f"Measured on {date}, on {where}, Python {platform.python_version()}.",
         "",
         "```",
         command,

@@ -56,6 +56,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--round", type=int, default=16, help="requests between rejections")
     parser.add_argument("--postgres", default=ADMIN_URL, help="server to make throwaway DBs on")
     parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--machine", help="the machine's name, for the README (e.g. python-svc)")
     parser.add_argument(
         "--readme",
         action=argparse.BooleanOptionalAction,
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.readme:
         command = shlex.join([".venv/bin/python", "bench/offers/run.py", *argv])
         date = datetime.now(UTC).date().isoformat()
-        write_readme(README, render_results(rows, date=date, command=command, notes=notes))
+        results = render_results(rows, date=date, command=command, notes=notes, host=args.machine)
+        write_readme(README, results)
         print(f"\nwritten to {README}")
     return 1 if any(r.measured.errors for r in rows) else 0
 

@@ -12,8 +12,10 @@ performed, as their events report them:
 The critical path is ``max(area, image, stage + place for each data) + launch``, and the
 overhead is the client's accept-to-AVAILABLE time minus it. Along the critical chain
 (stage → place → launch) the overhead splits exactly into the segments of :data:`SEGMENTS`,
-using the ``started`` time the worker records in the ``steps`` table (``pickup`` ends there,
-``submit`` is from it to the SUBMITTED event: the site call and the worker's two writes).
+using the ``started`` time the worker records in the ``steps`` table when it claims a step
+(``pickup`` ends there; a step unblocked by another is claimed in that one's DONE transaction,
+at its DONE time, so its pickup is 0 and that transaction counts in its ``submit``), and
+``submit`` runs from it to the SUBMITTED event, whose time is taken when the site call returns.
 An emulated duration starts during its step's submit call, so a slow submit shows partly in
 ``submit`` and partly as less ``detection``; the sum is exact either way.
 """
@@ -45,7 +47,7 @@ SEGMENTS = (
     "launch detection",
     "AVAILABLE → client (SSE)",
 )
-"""The overhead's parts; pickup: until the worker starts the step; submit: until its SUBMITTED
+"""The overhead's parts; pickup: until the worker claims the step; submit: until its SUBMITTED
 event; detection: SUBMITTED→DONE minus the emulated time."""
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import select
 import signal
 import subprocess
@@ -28,7 +27,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import bench_root  # noqa: F401  (puts bench/ on the path for ``common``)
 from pydantic import SecretStr
+
+from common.processes import cpu_seconds
 
 __all__ = ["SiteConfig", "SiteProcess", "file_name"]
 
@@ -96,14 +98,7 @@ class SiteProcess:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU seconds the site process has used so far (Linux /proc)."""
-        if self._process is None:
-            return 0.0
-        try:
-            with open(f"/proc/{self._process.pid}/stat", encoding="ascii") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0 if self._process is None else cpu_seconds(self._process.pid)
 
     def stop(self) -> None:
         process, self._process = self._process, None

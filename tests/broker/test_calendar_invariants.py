@@ -1,23 +1,30 @@
 """Random sequences of requests, accepts, rejects, cancels and expiries, through the broker's
 own services and database: capacity is never overcommitted at any instant, and every offer lies
-inside its window and within [min, max]."""
+inside its window and within [min, max]. Requests go to two offer set makers on the same
+database (two broker replicas, each following the calendar in memory), on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
+import uuid as uuids
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import select
 
+from worksteps.broker.db.holds import open_hold_store
 from worksteps.broker.db.migrate import upgrade
 from worksteps.broker.db.tables import BookingRow
 from worksteps.broker.intake import take_in
-from worksteps.broker.offersets import create_offer_set
+from worksteps.broker.offersets import OfferSetMaker
 from worksteps.broker.sessions import apply_update, expire_offers
 from worksteps.broker.settings import BrokerSettings
 from worksteps.core.database import Database
@@ -28,6 +35,15 @@ from worksteps.schema.isotime import Interval
 NOTEBOOK = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/executable/jupyter-notebook.yaml"
 COMPUTE = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/compute/simple-compute-resource.yaml"
 CAPACITY = {"cores": 12, "memory": 24, "gpus": 0, "storage": 50}
+PG_DSN = os.environ.get("WORKSTEPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
 
 
 def _update(phase: str) -> EnumValueUpdate:
@@ -35,13 +51,21 @@ def _update(phase: str) -> EnumValueUpdate:
 
 
 class BrokerCalendar(RuleBasedStateMachine):
+    engine = "sqlite"
+
     @initialize()
     def start(self) -> None:
         self.runner = asyncio.Runner()
         self.tmp = tempfile.TemporaryDirectory()
+        self.pg_name: str | None = None
+        url = f"sqlite:///{Path(self.tmp.name)}/p.sqlite"
+        if self.engine == "postgres":
+            self.pg_name = f"wst_{uuids.uuid4().hex[:12]}"
+            self.runner.run(_pg_admin(f'CREATE DATABASE "{self.pg_name}"'))
+            url = PG_DSN.rsplit("/", 1)[0] + f"/{self.pg_name}"
         self.settings = BrokerSettings(
             site="prop",
-            database_url=f"sqlite:///{Path(self.tmp.name)}/p.sqlite",
+            database_url=url,
             capacity=CAPACITY,  # type: ignore[arg-type]
             offer_ttl=timedelta(minutes=5),
             preparation=timedelta(minutes=1),
@@ -49,13 +73,22 @@ class BrokerCalendar(RuleBasedStateMachine):
         )
         self.db = Database(self.settings.database_url)
         self.runner.run(upgrade(self.db))
+        self.makers = [
+            OfferSetMaker(open_hold_store(self.db), self.settings),
+            OfferSetMaker(open_hold_store(self.db), self.settings),
+        ]
         self.now = datetime(2030, 1, 1, tzinfo=UTC)
         self.open: list[str] = []
         self.accepted: list[str] = []
 
     def teardown(self) -> None:
         if hasattr(self, "runner"):
+            for maker in self.makers:
+                self.runner.run(maker.close())
             self.runner.run(self.db.dispose())
+            if self.pg_name:
+                drop = f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)'
+                self.runner.run(_pg_admin(drop))
             self.runner.close()
             self.tmp.cleanup()
 
@@ -68,6 +101,7 @@ class BrokerCalendar(RuleBasedStateMachine):
         offset=st.integers(0, 240),
         window=st.integers(0, 300),
         duration=st.integers(1, 240),
+        replica=st.integers(0, 1),
     )
     def request(
         self,
@@ -79,6 +113,7 @@ class BrokerCalendar(RuleBasedStateMachine):
         offset: int,
         window: int,
         duration: int,
+        replica: int,
     ) -> None:
         start = self.now + timedelta(minutes=offset)
         doc = {
@@ -105,7 +140,7 @@ class BrokerCalendar(RuleBasedStateMachine):
             ]
         intake = take_in(ExecutionRequest.model_validate(doc), self.settings, self.now)
         created, _ = self.runner.run(
-            create_offer_set(self.db, self.settings, intake, base_url="http://x/", now=self.now)
+            self.makers[replica].create(intake, base_url="http://x/", now=self.now)
         )
         for offer in created.offers:
             slot = offer.slot
@@ -165,6 +200,19 @@ class BrokerCalendar(RuleBasedStateMachine):
 TestBrokerCalendar = BrokerCalendar.TestCase
 TestBrokerCalendar.settings = settings(
     max_examples=40,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+class PostgresBrokerCalendar(BrokerCalendar):
+    engine = "postgres"
+
+
+TestPostgresBrokerCalendar = pytest.mark.postgres(PostgresBrokerCalendar.TestCase)
+TestPostgresBrokerCalendar.settings = settings(
+    max_examples=15,
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -3,6 +3,7 @@ the emulators (Rucio, Cavern, Harbor, Skaha) through the real adapters, over HTT
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from datetime import timedelta
@@ -224,3 +225,25 @@ def test_the_watchdog_fails_a_step_without_progress(
         assert "no progress" in failed["message"]
     finally:
         stop_broker(broker)
+
+
+def test_long_poll_answers_changes_of_the_session_not_its_progress(
+    rig: SiteRig, site_broker: RunningBroker
+) -> None:
+    """Progress events come and go while a session prepares; a long-poll answers only when
+    the session itself changes (or its wait ends)."""
+    uuid = _accept_first(site_broker, _headless(rig, _rucio("cube-0003.fits")))
+    answers: list[tuple[str, float]] = []
+    phase = ""
+    deadline = time.monotonic() + 60
+    while phase not in ("COMPLETED", "FAILED") and time.monotonic() < deadline:
+        started = time.monotonic()
+        doc = site_broker.client.get(f"/sessions/{uuid}?wait=20", headers=JSON).json()
+        answers.append((doc["phase"], time.monotonic() - started))
+        phase = doc["phase"]
+    phases = [p for p, _ in answers]
+    assert phases[-1] == "COMPLETED", answers
+    repeated = [a for a, b in itertools.pairwise(answers) if a[0] == b[0]]
+    assert not repeated, f"answered without a change: {answers}"
+    progress = _events(site_broker, uuid, {"COMPLETED"})
+    assert sum(e["type"] == "progress" for e in progress) > len(answers)

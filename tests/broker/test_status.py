@@ -101,3 +101,22 @@ def test_event_stream_delivers_live_changes(
     assert events[0]["data"]["phase"] == "ACCEPTED"
     missing = broker.client.get("/sessions/00000000-0000-0000-0000-000000000000/events")
     assert missing.status_code == 404
+
+
+def test_event_stream_of_an_ended_session_ends_after_its_final_phase(
+    broker: RunningBroker, make_request: Callable[..., dict[str, Any]]
+) -> None:
+    uuid = broker.offers(make_request())["offers"][0]["meta"]["uuid"]
+    with httpx.Client(base_url=broker.url, timeout=10) as client:
+        with client.stream("GET", f"/sessions/{uuid}/events") as live:
+            broker.update(uuid, "ACCEPTED")
+            broker.update(uuid, "CANCELLED")
+            lines = list(live.iter_lines())  # returns only because the server ends the stream
+        phases = [json.loads(x[5:])["phase"] for x in lines if x.startswith("data:")]
+        assert phases == ["ACCEPTED", "CANCELLED"]
+        ids = [int(x[3:]) for x in lines if x.startswith("id:")]
+        assert ids == [1, 2]
+        with client.stream(
+            "GET", f"/sessions/{uuid}/events", headers={"Last-Event-ID": "2"}
+        ) as after_end:
+            assert not [x for x in after_end.iter_lines() if x.startswith("data:")]

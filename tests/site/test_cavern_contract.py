@@ -11,7 +11,9 @@ import asyncio
 import hashlib
 import itertools
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +68,9 @@ Sites = Callable[..., Site]
 def site(tmp_path: Path, loopback: Loopback) -> Sites:
     def start(**overrides: Any) -> Site:
         n = next(_serial)
+        overrides.setdefault("resource_id", f"ivo://site{n}.contract.test/cavern")
         config = CavernConfig(
             root=tmp_path / f"root{n}",
-            resource_id=f"ivo://site{n}.contract.test/cavern",
             tokens={"tok-alice": "alice", "tok-bob": "bob"},
             **overrides,
         )
@@ -316,3 +318,29 @@ async def test_unreachable_service_is_transient(site: Sites) -> None:
     s.served.stop()
     with pytest.raises(TransientSiteError):
         await storage.ensure_area("alice", "x")
+
+
+# -- concurrent discovery ---------------------------------------------------------------------
+
+
+def test_concurrent_first_calls_of_fresh_adapters_all_succeed(site: Sites) -> None:
+    """cadcutils' discovery cache is not thread-safe (a check-then-makedirs of the cache
+    folder, capabilities written in place): fresh adapters, each called from several threads
+    released at once, and fresh adapters of one authority, must all succeed."""
+    sites = [site() for _ in range(12)]
+    twin = site(resource_id=sites[0].config.resource_id.replace("/cavern", "/cavern2"))
+    adapters = [s.storage() for s in [*sites, twin]]
+    threads = 6
+    for adapter in adapters:
+        start = threading.Barrier(threads)
+
+        def call(n: int, adapter: CavernStorage = adapter, start: threading.Barrier = start) -> str:
+            start.wait()
+            return asyncio.run(adapter.ensure_area("alice", f"burst/{n}"))
+
+        with ThreadPoolExecutor(threads) as pool:
+            outcomes = [pool.submit(call, n) for n in range(threads)]
+            failures = [f.exception() for f in outcomes if f.exception() is not None]
+        assert failures == [], failures[:3]
+    for s in [*sites, twin]:
+        assert len(list((s.config.root / "home/alice/burst").iterdir())) == threads

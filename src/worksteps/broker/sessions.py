@@ -4,10 +4,14 @@ Every phase change goes through :func:`worksteps.broker.lifecycle.transition` an
 with a compare-and-set on the phase it was decided from, so a concurrent change makes the
 loser's request fail with 409 instead of overwriting. ACCEPT first claims the offer set
 (``accepted IS NULL`` → this offer) so exactly one of two racing sibling ACCEPTs wins.
+The UPDATE that changes a phase also bumps ``version`` (the document changed) and takes the
+session's next event number, so its event joins the log in order (see
+:mod:`worksteps.broker.engine.events`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +19,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from worksteps.broker.db.tables import BookingRow, ComponentRow, OfferSetRow, SessionRow
-from worksteps.broker.engine.events import append_event
+from worksteps.broker.engine.events import Event, append_event, append_events
 from worksteps.broker.engine.progress import schedule_preparation, stop_steps
-from worksteps.broker.lifecycle import Actor, Refused, client_targets, holds_capacity, transition
+from worksteps.broker.lifecycle import (
+    Actor,
+    Allowed,
+    Refused,
+    client_targets,
+    holds_capacity,
+    transition,
+)
 from worksteps.broker.settings import EngineSettings
 from worksteps.core.database import Database
 from worksteps.core.errors import Conflict, FieldError, InvalidInput, NotFound
@@ -25,12 +36,14 @@ from worksteps.schema.common import EnumValueUpdate, SessionPhase, Update
 from worksteps.schema.isotime import format_instant
 
 __all__ = [
+    "SessionView",
     "apply_update",
     "expire_offers",
     "get_component",
     "get_offer_set",
     "get_session",
     "next_expiry",
+    "read_session",
     "render_document",
     "render_session",
     "set_phase",
@@ -67,16 +80,37 @@ async def _session_row(conn: AsyncConnection, uuid: str, owner: str | None) -> A
     return row
 
 
-async def get_session(
+@dataclass(frozen=True)
+class SessionView:
+    """A session's document, with the counters that tell a follower whether it changed:
+    ``version`` (the document) and ``events`` (the sequence number of its latest event)."""
+
+    doc: dict[str, Any]
+    version: int
+    events: int
+
+    @property
+    def phase(self) -> SessionPhase:
+        return SessionPhase(self.doc["phase"])
+
+
+async def read_session(
     db: Database, uuid: str, now: datetime, owner: str | None = None
-) -> dict[str, Any]:
+) -> SessionView:
+    """Session ``uuid`` as of one read (an offer past its expiry is expired first)."""
     async with db.read() as conn:
         row = await _session_row(conn, uuid, owner)
     if row.phase == SessionPhase.OFFERED and row.expires <= now:
         await expire_offers(db, now)
         async with db.read() as conn:
             row = await _session_row(conn, uuid, owner)
-    return render_session(row)
+    return SessionView(render_session(row), int(row.version), int(row.events))
+
+
+async def get_session(
+    db: Database, uuid: str, now: datetime, owner: str | None = None
+) -> dict[str, Any]:
+    return (await read_session(db, uuid, now, owner)).doc
 
 
 async def get_offer_set(
@@ -159,10 +193,11 @@ async def apply_update(
     owner: str | None = None,
     engine: EngineSettings | None = None,
 ) -> dict[str, Any]:
-    """Apply a client's update to session ``uuid`` and return the session.
+    """Apply a client's update to session ``uuid`` and return the session as it left it.
 
     With an ``engine``, an accepted session gets its preparation steps in the same
-    transaction, and a cancelled one has its steps stopped and its release made due.
+    transaction (and is WAITING for them), and a cancelled one has its steps stopped and its
+    release made due.
     """
     target = _target(change)
     async with db.read() as conn:
@@ -175,10 +210,11 @@ async def apply_update(
     if isinstance(decision, Refused):
         raise _refusal(uuid, decision)
     if target == SessionPhase.ACCEPTED:
-        await _accept(db, row, now, engine)
+        reached = await _accept(db, row, now, engine)
     else:
         await set_phase(db, uuid, current, target, now, stop=engine is not None)
-    return await get_session(db, uuid, now, owner)
+        reached = target
+    return render_document(row.body, reached, now)  # the body itself is not changed here
 
 
 async def set_phase(
@@ -196,17 +232,21 @@ async def set_phase(
     if isinstance(decision, Refused):
         raise _refusal(uuid, decision)
     async with db.write() as conn:
-        done = await conn.execute(
-            update(SessionRow)
-            .where(SessionRow.uuid == uuid, SessionRow.phase == source.value)
-            .values(phase=target.value, modified=now, version=SessionRow.version + 1)
-        )
-        if done.rowcount != 1:
+        done = (
+            await conn.execute(
+                update(SessionRow)
+                .where(SessionRow.uuid == uuid, SessionRow.phase == source.value)
+                .values(_moved(target.value, now))
+                .returning(SessionRow.events)
+            )
+        ).first()
+        if done is None:
             raise Conflict(
                 f"Session {uuid} changed while the update was applied; try again.",
                 reason="concurrent-change",
             )
-        await append_event(conn, uuid, "phase", {"phase": target.value, "from": source.value}, now)
+        change = {"phase": target.value, "from": source.value}
+        await append_event(conn, uuid, "phase", change, now, seq=done.events)
         if not holds_capacity(target):
             await conn.execute(
                 update(BookingRow).where(BookingRow.session == uuid).values(state="RELEASED")
@@ -215,7 +255,16 @@ async def set_phase(
             await stop_steps(conn, uuid, now)
 
 
-async def _accept(db: Database, row: Any, now: datetime, engine: EngineSettings | None) -> None:
+async def _accept(
+    db: Database, row: Any, now: datetime, engine: EngineSettings | None
+) -> SessionPhase:
+    """Accept offer ``row``, reject its siblings, book it; with an ``engine``, plan its
+    preparation and move on to WAITING in the same statement. Returns the phase reached."""
+    reached = SessionPhase.ACCEPTED
+    if engine is not None:
+        assert isinstance(transition(reached, SessionPhase.WAITING, Actor.BROKER), Allowed)
+        reached = SessionPhase.WAITING
+    changes = 2 if engine is not None else 1  # OFFERED → ACCEPTED (→ WAITING)
     async with db.write() as conn:
         claimed = await conn.execute(
             update(OfferSetRow)
@@ -227,48 +276,63 @@ async def _accept(db: Database, row: Any, now: datetime, engine: EngineSettings 
                 f"Another offer of offer set {row.offerset} has already been accepted.",
                 reason="offerset-already-accepted",
             )
-        done = await conn.execute(
-            update(SessionRow)
-            .where(
-                SessionRow.uuid == row.uuid, SessionRow.phase == "OFFERED", SessionRow.expires > now
+        done = (
+            await conn.execute(
+                update(SessionRow)
+                .where(
+                    SessionRow.uuid == row.uuid,
+                    SessionRow.phase == "OFFERED",
+                    SessionRow.expires > now,
+                )
+                .values(_moved(reached.value, now, changes))
+                .returning(SessionRow.events)
             )
-            .values(phase="ACCEPTED", modified=now, version=SessionRow.version + 1)
-        )
-        if done.rowcount != 1:
+        ).first()
+        if done is None:
             raise Conflict(
                 f"Offer {row.uuid} is no longer open (expired or changed).", reason="offer-not-open"
             )
-        siblings = select(SessionRow.uuid).where(
-            SessionRow.offerset == row.offerset,
-            SessionRow.uuid != row.uuid,
-            SessionRow.phase == "OFFERED",
-        )
-        sibling_ids = [r.uuid for r in await conn.execute(siblings)]
-        if sibling_ids:
+        rejected = list(
             await conn.execute(
                 update(SessionRow)
-                .where(SessionRow.uuid.in_(sibling_ids))
-                .values(phase="REJECTED", modified=now, version=SessionRow.version + 1)
+                .where(
+                    SessionRow.offerset == row.offerset,
+                    SessionRow.uuid != row.uuid,
+                    SessionRow.phase == "OFFERED",
+                )
+                .values(_moved("REJECTED", now))
+                .returning(SessionRow.uuid, SessionRow.events)
             )
+        )
+        if rejected:
             await conn.execute(
                 update(BookingRow)
-                .where(BookingRow.session.in_(sibling_ids))
+                .where(BookingRow.session.in_([r.uuid for r in rejected]))
                 .values(state="RELEASED")
             )
-        await conn.execute(
-            update(BookingRow)
-            .where(BookingRow.session == row.uuid)
-            .values(state="BOOKED", hold_expires=None)
-        )
-        await append_event(conn, row.uuid, "phase", {"phase": "ACCEPTED", "from": "OFFERED"}, now)
-        for sibling in sibling_ids:
-            await append_event(
-                conn, sibling, "phase", {"phase": "REJECTED", "from": "OFFERED"}, now
+        booking = (
+            await conn.execute(
+                update(BookingRow)
+                .where(BookingRow.session == row.uuid)
+                .values(state="BOOKED", hold_expires=None)
+                .returning(BookingRow.start, BookingRow.end)
             )
+        ).one()
+        seq = done.events - changes
+        events = [Event(row.uuid, seq + 1, "phase", {"phase": "ACCEPTED", "from": "OFFERED"})]
         if engine is not None:
-            await schedule_preparation(
-                conn, row.uuid, row.body, row.owner or engine.user, engine, now
+            events.append(
+                Event(row.uuid, seq + 2, "phase", {"phase": "WAITING", "from": "ACCEPTED"})
             )
+        for sibling in rejected:
+            change = {"phase": "REJECTED", "from": "OFFERED"}
+            events.append(Event(sibling.uuid, sibling.events, "phase", change))
+        await append_events(conn, events, now)
+        if engine is not None:
+            owner = row.owner or engine.user
+            window = (booking.start, booking.end)
+            await schedule_preparation(conn, row.uuid, row.body, owner, engine, now, window)
+    return reached
 
 
 async def expire_offers(db: Database, now: datetime) -> int:
@@ -284,19 +348,34 @@ async def expire_offers(db: Database, now: datetime) -> int:
         ]
         if not lapsed:
             return 0
-        await conn.execute(
-            update(SessionRow)
-            .where(SessionRow.uuid.in_(lapsed), SessionRow.phase == "OFFERED")
-            .values(phase="EXPIRED", modified=now, version=SessionRow.version + 1)
+        expired = list(
+            await conn.execute(
+                update(SessionRow)
+                .where(SessionRow.uuid.in_(lapsed), SessionRow.phase == "OFFERED")
+                .values(_moved("EXPIRED", now))
+                .returning(SessionRow.uuid, SessionRow.events)
+            )
         )
         await conn.execute(
             update(BookingRow)
             .where(BookingRow.session.in_(lapsed), BookingRow.state == "HELD")
             .values(state="RELEASED")
         )
-        for uuid in lapsed:
-            await append_event(conn, uuid, "phase", {"phase": "EXPIRED", "from": "OFFERED"}, now)
-    return len(lapsed)
+        for found in expired:
+            change = {"phase": "EXPIRED", "from": "OFFERED"}
+            await append_event(conn, found.uuid, "phase", change, now, seq=found.events)
+    return len(expired)
+
+
+def _moved(phase: str, now: datetime, changes: int = 1) -> dict[str, Any]:
+    """The column values of a move to ``phase`` through ``changes`` phases, each recorded by
+    one event (the last one's ``seq`` is returned)."""
+    return {
+        "phase": phase,
+        "modified": now,
+        "version": SessionRow.version + 1,
+        "events": SessionRow.events + changes,
+    }
 
 
 async def next_expiry(db: Database) -> datetime | None:

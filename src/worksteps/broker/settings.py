@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worksteps.core.auth import AuthSettings
 from worksteps.site.services import SiteServicesSettings
 
 __all__ = ["BrokerSettings", "Capacity", "EngineSettings", "EstimateSettings"]
@@ -144,6 +145,12 @@ class BrokerSettings(BaseSettings):
         default_factory=lambda: ["linux/amd64"], description="Container platforms (os/arch)."
     )
     max_body_bytes: int = Field(1 << 20, ge=1024, le=64 << 20, description="Largest request.")
+    auth: AuthSettings | None = Field(
+        None,
+        description="How callers' bearer tokens are checked (the federation's OIDC issuer). "
+        "Set, every route but /health needs a token and each offer set and session belongs to "
+        "its caller. None: an open broker (a broker behind its own gateway, or for tests).",
+    )
     engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
     estimates: EstimateSettings = Field(default_factory=lambda: EstimateSettings())
     services: SiteServicesSettings | None = Field(

@@ -90,6 +90,12 @@ class Database:
             mode = conn.info.get("begin_mode", "DEFERRED")
             conn.exec_driver_sql(f"BEGIN {mode}")
 
+    @property
+    def write_lock(self) -> asyncio.Lock:
+        """The lock every SQLite writer of this process holds (:meth:`write` takes it); a
+        writer with its own connection takes it too, so none waits in SQLite's busy handler."""
+        return self._write_lock
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn, conn.begin():

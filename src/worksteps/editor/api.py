@@ -22,6 +22,7 @@ from worksteps.core.auth import Authenticator, Principal, TokenVerifier
 from worksteps.core.database import Database
 from worksteps.core.docs import docs_app_options, install_docs
 from worksteps.core.errors import BadRequest, InvalidInput, NotFound, install_problem_handlers
+from worksteps.core.openapi import document_problems
 from worksteps.editor import edits
 from worksteps.editor.bodies import (
     AddData,
@@ -50,6 +51,10 @@ __all__ = ["create_app", "editor_router", "editor_url"]
 Authenticate = Callable[[Request], Awaitable[Principal]]
 
 
+_REQUEST_ANSWER: dict[str, Any] = {
+    "description": "The workstep as an IVOA ExecutionRequest, in the format `Accept` asks for.",
+    "content": {media.value: {"schema": {"type": "object"}} for media in MediaType},
+}
 _ETAG = re.compile(r'\s*(?:W/)?"?([0-9]{1,9})"?\s*')
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -151,7 +156,7 @@ def editor_router(service: EditorService, authenticate: Authenticate) -> APIRout
         principal: Caller,
         owner: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     ) -> dict[str, Any]:
         found = await service.list_worksteps(principal, owner=owner, limit=limit, offset=offset)
         return {"worksteps": [render(request, w) for w in found]}
@@ -204,7 +209,12 @@ def editor_router(service: EditorService, authenticate: Authenticate) -> APIRout
     async def get_workstep(request: Request, uuid: str, principal: Caller) -> JSONResponse:
         return answer(request, await service.get(principal, _uuid(uuid)))
 
-    @router.get("/worksteps/{uuid}/request", tags=["worksteps"])
+    @router.get(
+        "/worksteps/{uuid}/request",
+        tags=["worksteps"],
+        response_class=Response,
+        responses={200: _REQUEST_ANSWER},
+    )
     async def get_request(
         uuid: str, principal: Caller, accept: Annotated[str | None, Header()] = None
     ) -> Response:
@@ -363,6 +373,7 @@ def create_app(settings: EditorSettings | None = None) -> FastAPI:
     )
     install_docs(app)
     install_problem_handlers(app)
+    document_problems(app)
     app.state.editor = service
     authenticate = Authenticator(TokenVerifier(settings.auth))
     app.include_router(editor_router(service, authenticate))

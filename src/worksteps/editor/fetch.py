@@ -143,12 +143,15 @@ class Fetcher:
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
             raise unfetchable(field, "a file:// URL must name a local path")
-        path = PurePosixPath(unquote(parts.path))
+        text = unquote(parts.path)
+        if "\x00" in text:
+            raise unfetchable(field, "a file:// path must not contain a NUL character")
+        path = PurePosixPath(text)
         if not path.is_absolute() or ".." in path.parts:
             raise unfetchable(field, "a file:// path must be absolute, without '..'")
         try:
             real = Path(path).resolve(strict=True)
-        except OSError:
+        except (OSError, ValueError):
             raise unfetchable(field, "no such file") from None
         roots = [root.resolve() for root in self.rules.allowed_file_roots]
         if not any(real.is_relative_to(root) for root in roots):

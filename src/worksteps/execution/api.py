@@ -4,6 +4,7 @@ that ``worksteps serve execution`` runs.
 Routes (all but ``/health`` need a bearer token):
 
     POST /executions                     run a workstep: fan out, rank  -> 201 + execution
+                                         (429 + Retry-After past the caller's rate limit)
     GET  /executions                     the caller's executions (admin: everyone's)
     GET  /executions/{id}[?wait=N]       one execution, its session followed at the broker
     POST /executions/{id}/select         {"offer": uuid}: ACCEPT it, REJECT all others
@@ -32,6 +33,7 @@ from worksteps.core.auth import Authenticator, Principal, TokenVerifier
 from worksteps.core.clock import utcnow
 from worksteps.core.docs import docs_app_options, install_docs
 from worksteps.core.errors import PayloadTooLarge, install_problem_handlers
+from worksteps.core.openapi import document_problems
 from worksteps.execution.registry import Registry, load_sites
 from worksteps.execution.relay import MAX_WAIT
 from worksteps.execution.service import ExecutionService
@@ -81,6 +83,41 @@ _EXECUTE_BODY: dict[str, Any] = {
 }
 
 
+_RATE_LIMITED: dict[str, Any] = {
+    "description": "The caller has asked for offers too often; retry after the given time.",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds until an offer request will be accepted again.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+
+_EVENT_STREAM: dict[str, Any] = {
+    "description": "The session's events (`phase`, `step`, `progress`) as they happen; "
+    "`id` is the broker's event id, for `Last-Event-ID`.",
+    "content": {
+        "text/event-stream": {
+            "schema": {  # one event
+                "type": "object",
+                "required": ["data"],
+                "properties": {
+                    "event": {"type": "string", "description": "phase, step, progress, relay"},
+                    "id": {"type": "string"},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {"type": "object"},
+                    },
+                    "retry": {"type": "integer"},
+                },
+            }
+        }
+    },
+}
+
+
 async def _read_body(request: Request, limit: int) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -117,6 +154,7 @@ def execution_router(
         status_code=201,
         summary="Ask every broker for offers",
         openapi_extra={"requestBody": _EXECUTE_BODY},
+        responses={429: _RATE_LIMITED},
     )
     async def create_execution(request: Request, principal: caller) -> JSONResponse:
         body = await _read_body(request, service.settings.max_body_bytes)
@@ -157,7 +195,12 @@ def execution_router(
         record = await service.cancel(principal, str(execution))
         return _view(request, record)
 
-    @router.get("/executions/{execution}/events", summary="Server-sent events of the session")
+    @router.get(
+        "/executions/{execution}/events",
+        summary="Server-sent events of the session",
+        response_class=EventSourceResponse,
+        responses={200: _EVENT_STREAM},
+    )
     async def execution_events(
         execution: UUID,
         principal: caller,
@@ -218,6 +261,7 @@ def create_app(settings: ExecutionSettings) -> FastAPI:
     install_docs(app)
     app.state.execution = service
     install_problem_handlers(app)
+    document_problems(app)
 
     @app.get("/health", summary="Liveness", tags=["health"])
     async def health() -> dict[str, Any]:

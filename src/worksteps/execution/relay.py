@@ -10,7 +10,8 @@ Invariants of the event relay:
   pings) is reopened after the last event relayed, with backoff, at most ``relay_retries``
   times in a row; each attempt is told to the client as an ``relay`` event without an id.
 - Every phase seen is handed to ``on_phase`` before it is relayed; the relay ends after the
-  session's final phase (the broker closes its stream then).
+  session's final phase (the broker closes its stream then), and at once when a stream
+  resumed after the final event ends empty (a client reconnecting after the end).
 """
 
 from __future__ import annotations
@@ -66,6 +67,22 @@ def _phase(data: str) -> str | None:
     return phase if isinstance(phase, str) else None
 
 
+async def _final_phase(
+    client: httpx.AsyncClient,
+    settings: ExecutionSettings,
+    broker: str,
+    uuid: str,
+    headers: dict[str, str],
+) -> str | None:
+    """The session's phase when it is final; None when it is not, or cannot be read."""
+    try:
+        doc = await session_status(client, settings, broker, uuid, headers)
+    except BrokerError:
+        return None
+    phase = doc.get("phase")
+    return phase if isinstance(phase, str) and phase in FINAL_PHASES else None
+
+
 def _relay_note(status: str, **details: Any) -> ServerSentEvent:
     return ServerSentEvent(data=json.dumps({"status": status, **details}), event="relay")
 
@@ -104,6 +121,11 @@ async def relay_events(
                 yield ServerSentEvent(data=event.data, event=event.event, id=event.id)
                 if phase in FINAL_PHASES:
                     return
+            # Nothing final was relayed: resumed after the last event of a session that has
+            # ended (a client reconnecting), or the stream broke. Only the session can tell.
+            if (phase := await _final_phase(client, settings, broker, uuid, headers)) is not None:
+                await on_phase(phase)
+                return
             error = "the broker ended its stream before the session ended"
         except BrokerRefused as exc:
             yield _relay_note("failed", error=exc.detail)

@@ -29,10 +29,12 @@ from worksteps.core.auth import Principal
 from worksteps.core.clock import utcnow
 from worksteps.core.database import Database
 from worksteps.core.errors import Conflict, NotFound, Unavailable
+from worksteps.execution.broadcast import Broadcasts
 from worksteps.execution.brokers import BrokerError
 from worksteps.execution.fanout import BrokerAnswer, fan_out, set_phases
 from worksteps.execution.intake import take_in
 from worksteps.execution.ranking import rank_offers
+from worksteps.execution.ratelimit import OfferRateLimit
 from worksteps.execution.registry import Registry
 from worksteps.execution.relay import session_status
 from worksteps.execution.selection import OfferChoice
@@ -51,6 +53,8 @@ class ExecutionService:
     def __init__(self, settings: ExecutionSettings, registry: Registry) -> None:
         self.settings = settings
         self.registry = registry
+        self.rate_limit = OfferRateLimit(settings.rate_limit)
+        self.broadcasts = Broadcasts()
         self._db: Database | None = None
         self._store: Store | None = None
         self._client: httpx.AsyncClient | None = None
@@ -102,6 +106,7 @@ class ExecutionService:
             self._spawn(self._health_loop(), "health")
 
     async def aclose(self) -> None:
+        await self.broadcasts.aclose()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -139,7 +144,9 @@ class ExecutionService:
     # --- execute ---------------------------------------------------------------------------
 
     async def execute(self, principal: Principal, body: Any) -> ExecutionRecord:
-        """Validate, ask every broker at once, rank the offers, keep it all."""
+        """Validate, ask every broker at once, rank the offers, keep it all (429 when the
+        caller has asked too often: :mod:`.ratelimit`)."""
+        self.rate_limit.take(principal.subject)
         intake = await take_in(body, self.settings, self.client, principal)
         sites = self.registry.choose(intake.sites)
         if not sites:
@@ -284,16 +291,21 @@ class ExecutionService:
     async def events(
         self, principal: Principal, execution: str, after: int | None
     ) -> AsyncIterator[ServerSentEvent]:
-        """The relay of the chosen session's events (checked before the stream starts)."""
+        """The chosen session's events (checked before the stream starts), through the one
+        relay every watcher of the execution shares (:mod:`.broadcast`)."""
         record = await self._own(principal, execution)
         if record.broker is None or record.selected is None or record.state == "selecting":
             raise Conflict(
                 f"Execution {execution} has no session to follow: select an offer first.",
                 reason="not-selected",
             )
-        return self.tracker.relay(
-            execution, record.broker, record.selected, principal.authorization, after
-        )
+        broker, session, headers = record.broker, record.selected, principal.authorization
+
+        def relay(start: int | None = None) -> AsyncIterator[ServerSentEvent]:
+            return self.tracker.relay(execution, broker, session, headers, start)
+
+        shared = self.broadcasts.follow(execution, relay, after)
+        return shared if shared is not None else relay(after)
 
     # --- select and cancel -----------------------------------------------------------------
 

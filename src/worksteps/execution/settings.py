@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from worksteps.core.auth import AuthSettings
 from worksteps.execution.registry import Site
 
-__all__ = ["ExecutionSettings", "RankingSettings"]
+__all__ = ["ExecutionSettings", "RankingSettings", "RateLimitSettings"]
 
 
 class RankingSettings(BaseModel):
@@ -33,6 +33,19 @@ class RankingSettings(BaseModel):
         le=86_400,
         description="Penalty (s) when the broker says nothing about data locality.",
     )
+
+
+class RateLimitSettings(BaseModel):
+    """Offer requests (``POST /executions``) allowed per user: a token bucket each.
+
+    A user may make ``burst`` offer requests at once and then ``rate`` per second; beyond
+    that the answer is 429 with ``Retry-After``. Counted per service process.
+    """
+
+    rate: float = Field(
+        0.5, gt=0, le=10_000, description="Offer requests per second a user regains."
+    )
+    burst: int = Field(30, ge=1, le=100_000, description="Offer requests a user may make at once.")
 
 
 class ExecutionSettings(BaseSettings):
@@ -99,6 +112,7 @@ class ExecutionSettings(BaseSettings):
         10.0, gt=0, le=120, description="Timeout of fetching a workstep's request (s)."
     )
     ranking: RankingSettings = Field(default_factory=lambda: RankingSettings())
+    rate_limit: RateLimitSettings = Field(default_factory=lambda: RateLimitSettings())
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

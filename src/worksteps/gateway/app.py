@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from worksteps.core.auth import Principal
 from worksteps.core.docs import docs_app_options, install_docs
+from worksteps.core.openapi import document_problems
 from worksteps.editor.api import editor_router
 from worksteps.editor.service import EditorService
 from worksteps.execution.api import execution_router
@@ -112,6 +113,7 @@ def create_app(
         **docs_app_options(),
     )
     install_docs(app)
+    document_problems(app)
     app.state.gateway = state
     install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -9,8 +9,11 @@ How the ``vos``/``cadcutils`` client is tamed:
   ``resource_id = capabilities URL`` line, and the file is rewritten before each call so it is
   never stale and the public registry is never asked. The cached capabilities of a resource
   are dropped when it registers, so a moved service is rediscovered at once. Resource IDs
-  must be unique within a process. ``vos.Client`` would also ask pypi.org whether a newer
-  ``vos`` exists; that check is marked as done at import.
+  must be unique within a process. cadcutils' cache is not safe for concurrent discovery, so
+  each adapter discovers its service once, in one thread, and :class:`CadcRegistry` creates
+  and refreshes every cache file itself; a discovery failure is then a real one (an unknown
+  resource is permanent, an unreachable service transient). ``vos.Client`` would also ask
+  pypi.org whether a newer ``vos`` exists; that check is marked as done at import.
 - **Policy stays with the caller.** The client's own retry loop (up to 6 retries, 30 s apart
   on 503) is switched off and every request is bounded by ``timeout``: the broker's engine
   decides whether and when to retry.
@@ -35,10 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
-import tempfile
 import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -51,9 +51,9 @@ import requests.adapters
 import vos
 from cadcutils import exceptions as cadc_errors
 from cadcutils import util as cadc_util
-from cadcutils.net import ws as cadc_ws
 from defusedxml import ElementTree as SafeET
 
+from .cadc_registry import REGISTRY, CadcRegistry
 from .errors import PermanentSiteError, SiteError, SiteNotFound, TransientSiteError, classify_status
 from .storage import StorageEntry, TransferPhase, TransferStatus
 
@@ -67,51 +67,6 @@ PROGRESS = "{urn:worksteps:cavern-emulator}progress"
 HTTPGET = "ivo://ivoa.net/vospace/core#httpget"
 
 cadc_util.check_version.checked.append("vos")  # never ask pypi.org from a service
-
-
-class CadcRegistry:
-    """The process-wide registry cache cadcutils reads (one location per process)."""
-
-    REFRESH = 60.0  # seconds; cadcutils treats the file as stale after 600
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: dict[str, str] = {}
-        self._dirs: list[Path] = []
-        self._written = 0.0
-
-    def register(self, resource_id: str, capabilities_url: str, directory: Path | None) -> None:
-        with self._lock:
-            if directory is not None or not self._dirs:
-                chosen = directory or Path(tempfile.mkdtemp(prefix="worksteps-cadc-registry-"))
-                chosen.mkdir(parents=True, exist_ok=True)
-                if chosen not in self._dirs:
-                    self._dirs.append(chosen)
-                cadc_ws.CACHE_LOCATION = str(chosen)
-            self._entries[resource_id] = capabilities_url
-            parts = urlsplit(resource_id)
-            for folder in self._dirs:  # drop cached capabilities of an earlier registration
-                (folder / parts.netloc / f".{parts.path.strip('/')}").unlink(missing_ok=True)
-            self._write()
-
-    def refresh(self) -> None:
-        with self._lock:
-            if time.monotonic() - self._written > self.REFRESH:
-                self._write()
-
-    def _write(self) -> None:
-        text = "".join(f"{rid} = {url}\n" for rid, url in sorted(self._entries.items()))
-        current = Path(cadc_ws.CACHE_LOCATION)
-        current.mkdir(parents=True, exist_ok=True)
-        self._dirs = [d for d in self._dirs if d.is_dir()]  # earlier clients may still read them
-        for folder in self._dirs:
-            tmp = folder / f".resource-caps.{os.getpid()}.tmp"
-            tmp.write_text(text)
-            os.replace(tmp, folder / cadc_ws.REGISTRY_FILE)
-        self._written = time.monotonic()
-
-
-REGISTRY = CadcRegistry()
 
 
 class _BoundedTimeout(requests.adapters.HTTPAdapter):
@@ -151,10 +106,6 @@ def _is_network(exc: BaseException | None) -> bool:
             return True
         if isinstance(exc, RuntimeError) and "Cannot get content" in str(exc):
             return True  # capabilities unreachable and not cached
-        if "found in registry or the config file" in str(exc):
-            # discovery raced a capabilities refresh (seen right after a broker restart):
-            # the registry file is rewritten by this process, so asking again succeeds
-            return True
         if isinstance(exc, cadc_errors.TransferException):
             return True
         nested = getattr(exc, "orig_exception", None)
@@ -244,21 +195,31 @@ class CavernStorage:
         self.root = f"vos://{self.authority}/"
         self._client = vos.Client(vospace_token=token)
         self._timeout = timeout
-        self._prepared = False
+        self._discovery = threading.Lock()
+        self._endpoints: Any = None
 
     def node_uri(self, path: str) -> str:
         """The node URI of an absolute path on this service."""
         return f"vos://{self.authority}{quote('/' + path.strip('/'), safe='/')}"
 
     def _session(self) -> Any:
-        session = self._client.get_session(self.root)
-        if not self._prepared:
-            session.retry = False
-            adapter = _BoundedTimeout(self._timeout)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            self._prepared = True
-        return session
+        """The client's HTTP session for this service, discovering the service first.
+
+        Discovery (registry, capabilities, endpoints) runs once, in one thread: vos would run
+        it in every thread that finds no endpoints yet, and cadcutils' cache is not safe for
+        that (see :class:`CadcRegistry`). Later calls find the endpoints in the client.
+        """
+        if self._endpoints is None:
+            with self._discovery:
+                if self._endpoints is None:
+                    endpoints = self._client.get_endpoints(self.root)
+                    session = endpoints.session
+                    session.retry = False
+                    adapter = _BoundedTimeout(self._timeout)
+                    session.mount("http://", adapter)
+                    session.mount("https://", adapter)
+                    self._endpoints = endpoints
+        return self._endpoints.session
 
     async def _call(self, operation: str, work: Callable[[], T]) -> T:
         def guarded() -> T:

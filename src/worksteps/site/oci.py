@@ -15,6 +15,8 @@ Invariants:
 - Errors leave only as :mod:`worksteps.site.errors`. The caller names the ``service`` they are
   reported under, because this module speaks for whichever adapter uses it.
 - The blocking oras/requests calls run in a worker thread and never on the event loop.
+- ``oras`` is imported when the first registry client is made, not with this module: it
+  pulls in jsonschema and its format checkers, about two seconds of a service's start-up.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-import oras.provider
 import requests
 
 from worksteps.site.errors import PermanentSiteError, TransientSiteError, classify_status
@@ -55,27 +56,49 @@ T = TypeVar("T")
 Credentials = tuple[str, str]
 
 
-class OneShotRegistry(oras.provider.Registry):  # type: ignore[misc]
-    """oras' registry client, making each HTTP call once and never waiting forever."""
+@functools.cache
+def _oras_registry() -> type[Any]:
+    """oras' ``Registry`` with each HTTP call made once (no retry loop), imported lazily."""
+    import oras.provider
 
-    do_request = oras.provider.Registry.do_request.__wrapped__
+    class Registry(oras.provider.Registry):  # type: ignore[misc]
+        do_request = oras.provider.Registry.do_request.__wrapped__
+
+    return Registry
+
+
+class OneShotRegistry:
+    """oras' registry client, making each HTTP call once and never waiting forever."""
 
     def __init__(
         self, base_url: str, credentials: Credentials | None, timeout: float, *, service: str
     ):
         parts = urlsplit(base_url)
-        super().__init__(hostname=parts.netloc, insecure=parts.scheme == "http")
+        self._client = _oras_registry()(hostname=parts.netloc, insecure=parts.scheme == "http")
         self.base_url = base_url
         self.service = service
-        self.session.request = functools.partial(self.session.request, timeout=timeout)
+        session = self._client.session
+        session.request = functools.partial(session.request, timeout=timeout)
         if credentials:
-            self.auth.set_basic_auth(*credentials)
+            self._client.auth.set_basic_auth(*credentials)
+
+    @property
+    def auth(self) -> Any:
+        """oras' authentication state (``.token``: the registry token it obtained)."""
+        return self._client.auth
+
+    def do_request(
+        self, url: str, method: str = "GET", headers: dict[str, str] | None = None
+    ) -> requests.Response:
+        """One HTTP call through oras (which answers a Bearer challenge by itself)."""
+        response: requests.Response = self._client.do_request(url, method, headers=headers)
+        return response
 
     def __enter__(self) -> OneShotRegistry:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.session.close()
+        self._client.session.close()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from worksteps.broker.api.state import BrokerState
 from worksteps.broker.api.status import MAX_WAIT, session_with_wait
 from worksteps.broker.estimates import locality_message
 from worksteps.broker.intake import Intake, take_in
-from worksteps.broker.offersets import create_offer_set
 from worksteps.broker.sessions import (
     apply_update,
     get_component,
@@ -75,9 +74,7 @@ async def post_request(request: Request) -> Response:
     now = utcnow()
     intake = await _take_in(state, parsed, now)
     base = _base_url(request, state)
-    created, body = await create_offer_set(
-        state.db, state.settings, intake, base_url=base, now=now, owner=None
-    )
+    created, body = await state.offers.create(intake, base_url=base, now=now, owner=None)
     state.offers_created.set()
     doc = dict(body)
     doc["expires"] = (now + state.settings.offer_ttl).isoformat().replace("+00:00", "Z")
@@ -101,8 +98,8 @@ async def post_direct(request: Request) -> Response:
     now = utcnow()
     intake = await _take_in(state, parsed, now)
     base = _base_url(request, state)
-    created, body = await create_offer_set(
-        state.db, state.settings, intake, base_url=base, now=now, owner=None, max_offers=1
+    created, body = await state.offers.create(
+        intake, base_url=base, now=now, owner=None, max_offers=1
     )
     if not created.offers:
         messages = body["meta"].get("messages", [])

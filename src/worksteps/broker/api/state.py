@@ -1,4 +1,5 @@
-"""What a running broker app holds: settings, database, event bus, and the engine if any."""
+"""What a running broker app holds: settings, database, offer set maker, event bus, and the
+engine if any."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from worksteps.broker.db.holds import open_hold_store
 from worksteps.broker.engine.events import EventBus
 from worksteps.broker.estimates import Estimator
+from worksteps.broker.offersets import OfferSetMaker
 from worksteps.broker.settings import BrokerSettings, EngineSettings
 from worksteps.core.database import Database
 
@@ -25,9 +28,11 @@ class BrokerState:
     bus: EventBus = field(default_factory=EventBus)
     engine: Engine | None = None
     estimator: Estimator = field(init=False)
+    offers: OfferSetMaker = field(init=False)
 
     def __post_init__(self) -> None:
         self.estimator = Estimator(self.settings, None)
+        self.offers = OfferSetMaker(open_hold_store(self.db), self.settings)
 
     @property
     def engine_settings(self) -> EngineSettings | None:

@@ -1,51 +1,57 @@
 """Following a session: long-poll (``?wait=N``, in the manner of IVOA UWS) and server-sent
-events resumable with ``Last-Event-ID``. Both read the event log."""
+events resumable with ``Last-Event-ID``.
+
+Long-poll answers when the session's document changes (its ``version``), or after N seconds.
+The event stream sends the session's event log from a sequence number on, live, and ends
+with the session's terminal phase; its event ids are the log's per-session sequence numbers,
+which commit in order (see :mod:`worksteps.broker.engine.events`), so a stream never skips an
+event and needs no re-read of the session to know where it stands. Both subscribe to the
+session's changes before they read, so a change committed during a read is never missed.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from worksteps.broker.api.media import respond
 from worksteps.broker.api.state import BrokerState
-from worksteps.broker.engine.events import events_after, last_event_id
+from worksteps.broker.engine.events import events_after
 from worksteps.broker.lifecycle import SessionPhase, is_terminal
-from worksteps.broker.sessions import get_session
+from worksteps.broker.sessions import read_session
 from worksteps.core.clock import utcnow as now
 
-__all__ = ["MAX_WAIT", "router", "session_with_wait", "wait_for_change"]
+__all__ = ["MAX_WAIT", "router", "session_with_wait"]
 
 router = APIRouter()
 MAX_WAIT = 300.0
-
-
-async def wait_for_change(state: BrokerState, session: str, seconds: float, seen: int) -> None:
-    """Return as soon as ``session`` has an event after ``seen``, or after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        await state.bus.wait(session, left)
-        if await last_event_id(state.db, session) > seen:
-            return
-
-
-def _terminal(doc: dict[str, Any]) -> bool:
-    return is_terminal(SessionPhase(doc["phase"]))
+_PAGE = 500  # events per read
+_QUIET = 15.0  # longest wait between reads of an idle stream (pings keep it open)
 
 
 async def session_with_wait(request: Request, uuid: str, wait: float | None) -> Response:
     state: BrokerState = request.app.state.broker
-    seen = await last_event_id(state.db, uuid)  # before the read: no change slips between
-    doc = await get_session(state.db, uuid, now())
-    if wait and not _terminal(doc):
-        await wait_for_change(state, uuid, min(wait, MAX_WAIT), seen)
-        doc = await get_session(state.db, uuid, now())
-    return respond(request, doc, root="execution")
+    with state.bus.subscribe(uuid) as changes:
+        view = await read_session(state.db, uuid, now())
+        if wait and not is_terminal(view.phase):
+            seen = view.version
+            deadline = time.monotonic() + min(wait, MAX_WAIT)
+            while (left := deadline - time.monotonic()) > 0:
+                await changes.wait(left)
+                changes.clear()
+                view = await read_session(state.db, uuid, now())
+                if view.version != seen:
+                    break
+    return respond(request, view.doc, root="execution")
+
+
+def _final(event: dict[str, object]) -> bool:
+    phase = event.get("phase")
+    return event.get("type") == "phase" and is_terminal(SessionPhase(str(phase)))
 
 
 @router.get("/sessions/{uuid}/events", summary="Server-sent events of a session's changes")
@@ -56,32 +62,30 @@ async def session_events(
     after: int | None = Query(None, ge=0, description="Resume after this event id."),
 ) -> EventSourceResponse:
     state: BrokerState = request.app.state.broker
-    await get_session(state.db, uuid, now())  # 404 for an unknown session, before streaming
     start = after if after is not None else 0
     if after is None and last_event is not None and last_event.isdigit():
         start = int(last_event)
+    view = await read_session(state.db, uuid, now())  # 404 for an unknown session
+    # A session that had ended when the stream began has all its events in the log already.
+    ended = is_terminal(view.phase)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         cursor = start
-        phase = None
-        while True:
-            for event in await events_after(state.db, uuid, cursor):
-                cursor = int(event["id"])
-                phase = event.get("phase", phase)
-                yield ServerSentEvent(
-                    data=json.dumps(event), event=str(event["type"]), id=str(cursor)
-                )
-            doc = await get_session(state.db, uuid, now())
-            if _terminal(doc) and not await events_after(state.db, uuid, cursor, limit=1):
-                if phase != doc["phase"]:
-                    # PostgreSQL may make an earlier event id visible after a later one:
-                    # never end a stream without its final phase
-                    final = {"id": cursor, "type": "phase", "phase": doc["phase"]}
-                    yield ServerSentEvent(data=json.dumps(final), event="phase", id=str(cursor))
-                return
-            if await request.is_disconnected():
-                return
-            await state.bus.wait(uuid, 15.0)
-            await asyncio.sleep(0)
+        with state.bus.subscribe(uuid) as changes:  # before the first read: nothing slips by
+            while True:
+                changes.clear()
+                events = await events_after(state.db, uuid, cursor, limit=_PAGE)
+                for event in events:
+                    cursor = int(str(event["id"]))
+                    yield ServerSentEvent(
+                        data=json.dumps(event), event=str(event["type"]), id=str(cursor)
+                    )
+                    if _final(event):
+                        return
+                if len(events) == _PAGE:
+                    continue
+                if ended or await request.is_disconnected():
+                    return
+                await changes.wait(_QUIET)
 
     return EventSourceResponse(stream(), ping=10)

@@ -19,15 +19,16 @@ _SCRIPTS = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_KEY = 0x57_4B_53_54  # arbitrary, constant: "WKST"
 
 
-def _upgrade(connection: Connection) -> None:
+def _upgrade(connection: Connection, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
     config.attributes["connection"] = connection
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
-async def upgrade(database: Database) -> None:
+async def upgrade(database: Database, revision: str = "head") -> None:
+    """Bring ``database`` to ``revision`` (the current schema unless a test asks otherwise)."""
     async with database.engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+        await conn.run_sync(_upgrade, revision)

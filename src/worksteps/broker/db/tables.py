@@ -2,7 +2,8 @@
 
 ``bookings`` is the capacity calendar: one row per offer (a hold, until ``hold_expires``) or
 accepted session (booked). A hold past its expiry no longer counts even before the expiry
-sweeper has marked it released, so correctness never waits for the sweeper.
+sweeper has marked it released, so correctness never waits for the sweeper. A trigger stamps
+every change of a booking (``stamp``), so a broker can follow the calendar's changes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -35,11 +36,14 @@ class Base(DeclarativeBase):
 
 
 class SiteRow(Base):
-    """One row per site; updating it serialises the planning of new offers."""
+    """One row per site. ``version`` grows with every stored offer set that holds capacity
+    (the offer path's check that nobody planned in between, see
+    :mod:`worksteps.broker.db.holds`); ``changes`` counts booking changes on SQLite."""
 
     __tablename__ = "sites"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+    changes: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
 
 class OfferSetRow(Base):
@@ -55,6 +59,9 @@ class OfferSetRow(Base):
 
 
 class SessionRow(Base):
+    """An offer and what became of it. ``version`` counts changes of the document (phase,
+    connectors, messages); ``events`` is the sequence number of its latest event."""
+
     __tablename__ = "sessions"
     uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
     offerset: Mapped[str] = mapped_column(ForeignKey("offersets.uuid"), index=True)
@@ -66,6 +73,7 @@ class SessionRow(Base):
     modified: Mapped[datetime] = mapped_column(UTCDateTime())
     expires: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    events: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class ComponentRow(Base):
@@ -89,10 +97,13 @@ class BookingRow(Base):
     memory: Mapped[int] = mapped_column(Integer)
     gpus: Mapped[int] = mapped_column(Integer)
     storage: Mapped[int] = mapped_column(Integer)
+    # set by a trigger on every insert and update (migration 0006): what changed since when
+    stamp: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
     __table_args__ = (
         Index("ix_bookings_site_state_end", "site", "state", "end"),
         Index("ix_bookings_site_state_start", "site", "state", "start"),
+        Index("ix_bookings_site_stamp", "site", "stamp"),
     )
 
 
@@ -128,11 +139,20 @@ class StepRow(Base):
 
 
 class EventRow(Base):
-    """Every phase or progress change, in order: poll, long-poll and SSE all read from here."""
+    """Every phase or progress change of a session, numbered ``seq`` = 1, 2, 3… per session.
+
+    ``seq`` is taken from ``sessions.events`` under the session's row lock (see
+    :func:`worksteps.broker.engine.events.append_event`), so a session's events commit in
+    ``seq`` order and a reader that has seen ``seq`` n can never later find an n' < n it
+    missed; the global ``id`` carries no such promise on PostgreSQL.
+    """
 
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    session: Mapped[str] = mapped_column(String(36), index=True)
+    session: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     time: Mapped[datetime] = mapped_column(UTCDateTime())
     type: Mapped[str] = mapped_column(String(16))
     body: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+
+    __table_args__ = (Index("ux_events_session_seq", "session", "seq", unique=True),)

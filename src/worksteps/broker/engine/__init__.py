@@ -7,8 +7,14 @@ Invariants:
   (state SUBMITTING) is recovered by looking the operation up, never by blind resubmission;
 - workers claim due steps with ``FOR UPDATE SKIP LOCKED`` and a lease, so broker replicas on
   one PostgreSQL share the work and a crashed worker's steps are taken over when its lease ends;
-- polling is per step and adaptive (fast first, backing off, with jitter);
+  a worker follows a claimed step in its own task while polls come quickly, and hands it back
+  to the table (lease released) when they slow down;
+- polling is per step and adaptive (fast first, then at the usual duration of the step's kind,
+  backing off, with jitter: :mod:`worksteps.broker.engine.timing`);
 - adapters report facts; only :mod:`worksteps.broker.engine.progress` moves phases, through
   :func:`worksteps.broker.lifecycle.transition`;
-- every phase or progress change is appended to ``events``.
+- every phase or progress change is appended to ``events``, numbered per session under the
+  session's row lock so that readers never skip one; a transaction that changes a session
+  and its steps takes the session's row first (the claim, which holds steps first, skips a
+  session whose row is held instead of waiting for it).
 """

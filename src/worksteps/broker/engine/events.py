@@ -1,75 +1,159 @@
 """The event log of sessions and the in-process wake-up that makes long-poll and SSE prompt.
 
-Events are rows with a monotonic id. Readers ask for the events after an id; a reader in this
-process is woken at once when an event is appended here, and re-reads the table at least every
-``recheck`` seconds so events appended by another broker replica are not missed.
+Each session's events are numbered ``seq`` = 1, 2, 3… from the counter ``sessions.events``,
+incremented in the appending transaction. The increment takes the session's row lock (on
+SQLite, the database write lock), which the transaction keeps until it commits, so a
+session's events become visible in ``seq`` order: a reader that has seen ``seq`` n never
+later finds an unseen event below n. (The global ``events.id`` has no such property on
+PostgreSQL, where concurrent transactions may commit sequence values out of order.)
+
+Readers ask for the events after a ``seq``. A reader in this process subscribes to its
+session and is woken at once when this process commits a change to it; it re-reads the table
+at least every ``recheck`` seconds, so changes made by another broker replica are not missed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from worksteps.broker.db.tables import EventRow
+from worksteps.broker.db.tables import EventRow, SessionRow
 from worksteps.core.database import Database
 from worksteps.schema.isotime import format_instant
 
-__all__ = ["EventBus", "append_event", "events_after", "last_event_id"]
+__all__ = [
+    "Event",
+    "EventBus",
+    "Subscription",
+    "append_event",
+    "append_events",
+    "events_after",
+    "next_seq",
+]
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event to append whose ``seq`` the caller has taken (see :func:`next_seq`)."""
+
+    session: str
+    seq: int
+    type: str
+    body: dict[str, Any]
 
 
 async def append_event(
-    conn: AsyncConnection, session: str, kind: str, body: dict[str, Any], now: datetime
-) -> None:
-    await conn.execute(insert(EventRow).values(session=session, time=now, type=kind, body=body))
+    conn: AsyncConnection,
+    session: str,
+    kind: str,
+    body: dict[str, Any],
+    now: datetime,
+    seq: int | None = None,
+) -> int:
+    """Append an event to ``session``'s log and return its ``seq``.
+
+    ``seq``: the value the caller has already taken by incrementing ``sessions.events`` in
+    this transaction (see :func:`next_seq`); taken here otherwise.
+    """
+    if seq is None:
+        seq = await next_seq(conn, session)
+    await conn.execute(
+        insert(EventRow).values(session=session, seq=seq, time=now, type=kind, body=body)
+    )
+    return seq
+
+
+async def append_events(conn: AsyncConnection, events: Sequence[Event], now: datetime) -> None:
+    """Append several events at once (one statement)."""
+    if events:
+        rows = [
+            {"session": e.session, "seq": e.seq, "time": now, "type": e.type, "body": e.body}
+            for e in events
+        ]
+        await conn.execute(insert(EventRow), rows)
+
+
+async def next_seq(conn: AsyncConnection, session: str) -> int:
+    """Take ``session``'s next event number (and its row lock, until the transaction ends)."""
+    taken = await conn.execute(
+        update(SessionRow)
+        .where(SessionRow.uuid == session)
+        .values(events=SessionRow.events + 1)
+        .returning(SessionRow.events)
+    )
+    return int(taken.scalar_one())
 
 
 async def events_after(
     db: Database, session: str, after: int, limit: int = 500
 ) -> list[dict[str, Any]]:
+    """``session``'s events with ``seq`` > ``after``, in order; each event's ``id`` is its
+    ``seq``."""
     async with db.read() as conn:
         rows = await conn.execute(
-            select(EventRow)
-            .where(EventRow.session == session, EventRow.id > after)
-            .order_by(EventRow.id)
+            select(EventRow.seq, EventRow.type, EventRow.time, EventRow.body)
+            .where(EventRow.session == session, EventRow.seq > after)
+            .order_by(EventRow.seq)
             .limit(limit)
         )
         return [
-            {"id": r.id, "type": r.type, "time": format_instant(r.time), **r.body} for r in rows
+            {"id": r.seq, "type": r.type, "time": format_instant(r.time), **r.body} for r in rows
         ]
 
 
-async def last_event_id(db: Database, session: str) -> int:
-    async with db.read() as conn:
-        found = await conn.execute(select(func.max(EventRow.id)).where(EventRow.session == session))
-        return int(found.scalar() or 0)
+class Subscription:
+    """Set when the subscribed session may have changed since the last :meth:`clear`."""
+
+    def __init__(self, recheck: float) -> None:
+        self.recheck = recheck
+        self._changed = asyncio.Event()
+
+    def set(self) -> None:
+        self._changed.set()
+
+    def is_set(self) -> bool:
+        return self._changed.is_set()
+
+    def clear(self) -> None:
+        """Call before reading, so a change committed during the read is not missed."""
+        self._changed.clear()
+
+    async def wait(self, seconds: float) -> None:
+        """Return when a change was signalled since :meth:`clear`, or after ``seconds``
+        (at most ``recheck``: another replica's changes are not signalled)."""
+        timeout = max(0.0, min(seconds, self.recheck))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout=timeout)
 
 
 class EventBus:
-    """Wakes the waiters of a session when this process appends one of its events."""
+    """Wakes the subscribers of a session when this process commits a change to it."""
 
     def __init__(self, recheck: float = 0.5) -> None:
         self.recheck = recheck
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._subscribers: dict[str, set[Subscription]] = {}
 
     def notify(self, session: str) -> None:
-        for waiter in self._waiters.get(session, ()):
-            waiter.set()
+        for subscriber in self._subscribers.get(session, ()):
+            subscriber.set()
 
-    async def wait(self, session: str, seconds: float) -> None:
-        """Return when ``session`` may have new events, or after ``seconds``."""
-        waiter = asyncio.Event()
-        self._waiters.setdefault(session, set()).add(waiter)
+    @contextlib.contextmanager
+    def subscribe(self, session: str) -> Iterator[Subscription]:
+        """Follow ``session`` for the duration of the ``with`` block."""
+        subscription = Subscription(self.recheck)
+        self._subscribers.setdefault(session, set()).add(subscription)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.wait(), timeout=max(0.0, min(seconds, self.recheck)))
+            yield subscription
         finally:
-            waiters = self._waiters.get(session)
-            if waiters is not None:
-                waiters.discard(waiter)
-                if not waiters:
-                    del self._waiters[session]
+            subscribers = self._subscribers.get(session)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._subscribers[session]

@@ -6,13 +6,15 @@ Only this module moves sessions on the broker's account; every move goes through
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from worksteps.broker.db.tables import BookingRow, SessionRow, StepRow
+from worksteps.broker.db.tables import SessionRow, StepRow
 from worksteps.broker.engine.events import append_event
 from worksteps.broker.engine.plan import plan_steps
 from worksteps.broker.lifecycle import Actor, Allowed, SessionPhase, transition
@@ -21,6 +23,7 @@ from worksteps.schema.isotime import format_instant
 
 __all__ = [
     "NEVER",
+    "Woken",
     "move_session",
     "schedule_preparation",
     "stop_steps",
@@ -41,13 +44,46 @@ async def move_session(
     changes: dict[str, Any] | None = None,
 ) -> bool:
     """Move ``uuid`` to ``target`` if the table allows it from where it is; record the event."""
-    row = (await conn.execute(select(SessionRow).where(SessionRow.uuid == uuid))).first()
+    row = (
+        await conn.execute(select(SessionRow.phase, SessionRow.body).where(SessionRow.uuid == uuid))
+    ).first()
     if row is None:
         return False
     source = SessionPhase(row.phase)
     if not isinstance(transition(source, target, Actor.BROKER), Allowed):
         return False
-    body = dict(row.body)
+    values: dict[str, Any] = {
+        "phase": target.value,
+        "modified": now,
+        "version": SessionRow.version + 1,
+        "events": SessionRow.events + 1,
+    }
+    if changes or message:
+        values["body"] = _with_changes(dict(row.body), target, now, message, changes)
+    done = (
+        await conn.execute(
+            update(SessionRow)
+            .where(SessionRow.uuid == uuid, SessionRow.phase == source.value)
+            .values(values)
+            .returning(SessionRow.events)
+        )
+    ).first()
+    if done is None:
+        return False
+    event: dict[str, Any] = {"phase": target.value, "from": source.value}
+    if message:
+        event["message"] = message
+    await append_event(conn, uuid, "phase", event, now, seq=done.events)
+    return True
+
+
+def _with_changes(
+    body: dict[str, Any],
+    target: SessionPhase,
+    now: datetime,
+    message: str | None,
+    changes: dict[str, Any] | None,
+) -> dict[str, Any]:
     body.update(changes or {})
     if message:
         meta = dict(body.get("meta") or {})
@@ -61,18 +97,7 @@ async def move_session(
             },
         ]
         body["meta"] = meta
-    done = await conn.execute(
-        update(SessionRow)
-        .where(SessionRow.uuid == uuid, SessionRow.phase == source.value)
-        .values(phase=target.value, modified=now, version=SessionRow.version + 1, body=body)
-    )
-    if done.rowcount != 1:
-        return False
-    event: dict[str, Any] = {"phase": target.value, "from": source.value}
-    if message:
-        event["message"] = message
-    await append_event(conn, uuid, "phase", event, now)
-    return True
+    return body
 
 
 async def schedule_preparation(
@@ -82,52 +107,38 @@ async def schedule_preparation(
     user: str,
     engine: EngineSettings,
     now: datetime,
+    booking: tuple[datetime, datetime],
 ) -> None:
-    """Create the steps of an accepted session and put it in WAITING until they start."""
-    booking = (await conn.execute(select(BookingRow).where(BookingRow.session == uuid))).first()
-    assert booking is not None
-    prepare_at = booking.start - _preparation_lead(doc)
-    first = max(now, prepare_at)
-    rows = []
-    for step in plan_steps(uuid, doc, user, engine):
-        rows.append(
-            {
-                "id": f"{uuid}:{step.key}",
-                "session": uuid,
-                "key": step.key,
-                "kind": step.kind,
-                "state": "PENDING",
-                "after": step.after,
-                "params": step.params,
-                "result": None,
-                "ref": None,
-                "failures": 0,
-                "polls": 0,
-                "interval": 0.0,
-                "next_at": NEVER if step.after else first,
-                "lease_until": None,
-            }
-        )
-    rows.append(
+    """Create the steps of an accepted session, booked from ``booking[0]`` to
+    ``booking[1]``: the first ones due when preparation should begin, the release due when
+    the booking ends. (The caller moves the session to WAITING.)"""
+    start, end = booking
+    first = max(now, start - _preparation_lead(doc))
+    planned = [
+        (step.key, step.kind, step.after, step.params, NEVER if step.after else first)
+        for step in plan_steps(uuid, doc, user, engine)
+    ]
+    planned.append(("release", "release", [], {}, end))
+    rows = [
         {
-            "id": f"{uuid}:release",
+            "id": f"{uuid}:{key}",
             "session": uuid,
-            "key": "release",
-            "kind": "release",
+            "key": key,
+            "kind": kind,
             "state": "PENDING",
-            "after": [],
-            "params": {},
+            "after": after,
+            "params": params,
             "result": None,
             "ref": None,
             "failures": 0,
             "polls": 0,
             "interval": 0.0,
-            "next_at": booking.end,
+            "next_at": due,
             "lease_until": None,
         }
-    )
+        for key, kind, after, params, due in planned
+    ]
     await conn.execute(insert(StepRow), rows)
-    await move_session(conn, uuid, SessionPhase.WAITING, now)
 
 
 def _preparation_lead(doc: dict[str, Any]) -> timedelta:
@@ -140,21 +151,82 @@ def _preparation_lead(doc: dict[str, Any]) -> timedelta:
     return parse_duration(str(duration))
 
 
-async def wake_dependents(conn: AsyncConnection, session: str, now: datetime) -> None:
-    """Make due every pending step whose inputs are all done."""
+@dataclass(frozen=True)
+class Woken:
+    """What :func:`wake_dependents` did: the rows it claimed, their inputs' results (by step
+    key), and the ids it left due for any worker."""
+
+    claimed: list[Any]
+    results: dict[str, dict[str, Any]]
+    left: list[str]
+
+
+async def wake_dependents(
+    conn: AsyncConnection,
+    session: str,
+    now: datetime,
+    lease_until: datetime | None = None,
+    limit: int = 0,
+    later: Mapping[str, float] | None = None,
+) -> Woken:
+    """Make due every waiting step whose inputs are all done.
+
+    With ``lease_until``, up to ``limit`` of them are claimed for the calling worker (in state
+    SUBMITTING, so that a crash before their submission is recovered by looking the operation
+    up); the others are left due for any worker. Steps of a kind in ``later`` are neither
+    claimed nor due at once, but that many seconds from ``now`` (a step with nothing to do
+    before then holds no worker meanwhile).
+
+    On PostgreSQL the caller must hold the session's row lock (any event appended earlier in
+    the transaction takes it): two steps finishing at once then see each other's result, and
+    the step that needs both is never left waiting.
+    """
     rows = list(
         await conn.execute(
-            select(StepRow.key, StepRow.state, StepRow.after).where(StepRow.session == session)
+            select(
+                StepRow.id,
+                StepRow.key,
+                StepRow.kind,
+                StepRow.state,
+                StepRow.after,
+                StepRow.next_at,
+                StepRow.result,
+            ).where(StepRow.session == session)
         )
     )
-    done = {r.key for r in rows if r.state == "DONE"}
-    ready = [r.key for r in rows if r.state == "PENDING" and r.after and set(r.after) <= done]
-    if ready:
-        await conn.execute(
-            update(StepRow)
-            .where(StepRow.session == session, StepRow.key.in_(ready), StepRow.next_at == NEVER)
-            .values(next_at=now)
+    results = {r.key: dict(r.result or {}) for r in rows if r.state == "DONE"}
+    done = results.keys()
+    later = later or {}
+    woken = [
+        r
+        for r in rows
+        if r.state == "PENDING" and r.next_at == NEVER and r.after and set(r.after) <= done
+    ]
+    waiting = (StepRow.state == "PENDING", StepRow.next_at == NEVER)
+    for r in woken:
+        if r.kind in later:
+            due = now + timedelta(seconds=later[r.kind])
+            await conn.execute(
+                update(StepRow).where(StepRow.id == r.id, *waiting).values(next_at=due)
+            )
+    ready = sorted(r.id for r in woken if r.kind not in later)
+    claimed: list[Any] = []
+    if ready and lease_until is not None and limit > 0:
+        claimed = list(
+            await conn.execute(
+                update(StepRow)
+                .where(StepRow.id.in_(ready[:limit]), *waiting)
+                .values(next_at=now, lease_until=lease_until, state="SUBMITTING", started=now)
+                .returning(StepRow)
+            )
         )
+    taken = {r.id for r in claimed}
+    left = [i for i in ready if i not in taken]
+    if left:
+        await conn.execute(
+            update(StepRow).where(StepRow.id.in_(left), *waiting).values(next_at=now)
+        )
+    return Woken(claimed, results, left)
 
 
 async def stop_steps(conn: AsyncConnection, session: str, now: datetime) -> None:

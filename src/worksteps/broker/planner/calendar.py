@@ -16,7 +16,8 @@ Costs (N boundaries): building O(N log N); ``usage_at`` O(log N); ``peak_usage``
 ``free_during`` O(log N + k) for k boundaries inside the interval; ``earliest_start`` and a
 whole ``sweep_free`` are O(log N + k) for k boundaries between the window start and the window
 end plus duration (each boundary is entered and left once); ``add`` is O(N) in the worst case
-(list insertion) and is only used for the few offers of one request.
+(list insertion) and is only used for the few offers of one request. A calendar that changes
+all the time is a :class:`~worksteps.broker.planner.timeline.Timeline`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from operator import attrgetter
 
 from worksteps.broker.planner.model import RESOURCE_NAMES, Booking, Resources
 
-__all__ = ["Calendar"]
+__all__ = ["Calendar", "step_function"]
 
 _Levels = tuple[list[int], list[int], list[int], list[int]]
 
@@ -64,14 +65,14 @@ def _step_function(bookings: Iterable[Booking]) -> tuple[list[datetime], _Levels
         if not isinstance(booking, Booking):
             raise TypeError(f"expected a Booking, got {type(booking).__name__}")
     amounts = [b.resources for b in listed]
-    return _columns_step_function(
+    return step_function(
         [b.start for b in listed],
         [b.end for b in listed],
         [list(map(attrgetter(name), amounts)) for name in RESOURCE_NAMES],
     )
 
 
-def _columns_step_function(
+def step_function(
     starts: list[datetime], ends: list[datetime], amounts: list[list[int]]
 ) -> tuple[list[datetime], _Levels]:
     """:func:`_step_function` over columns: start and end times, then one list per resource."""
@@ -140,7 +141,20 @@ class Calendar:
         capacity.require_nonnegative("capacity")
         calendar = cls.__new__(cls)
         calendar._capacity = capacity
-        calendar._times, calendar._levels = _columns_step_function(starts, ends, amounts)
+        calendar._times, calendar._levels = step_function(starts, ends, amounts)
+        calendar._version = 0
+        return calendar
+
+    @classmethod
+    def from_step(cls, capacity: Resources, times: list[datetime], levels: _Levels) -> Calendar:
+        """A calendar with the given boundaries and levels (taken over, not copied): times
+        strictly increasing, levels >= 0, as :func:`step_function` returns them."""
+        if any(len(level) != len(times) for level in levels):
+            raise ValueError("levels and times of different lengths")
+        calendar = cls.__new__(cls)
+        calendar._capacity = capacity
+        calendar._times = times
+        calendar._levels = levels
         calendar._version = 0
         return calendar
 
@@ -239,8 +253,7 @@ class Calendar:
         last = self._boundary(booking.end)
         for level, amount in zip(self._levels, booking.resources.as_tuple(), strict=True):
             if amount:
-                for i in range(first, last):
-                    level[i] += amount
+                level[first:last] = [value + amount for value in level[first:last]]
         self._version += 1
 
     # -- searching -------------------------------------------------------------------------------

@@ -55,7 +55,10 @@ def install_error_pages(app: FastAPI) -> None:
                 return await answer if inspect.isawaitable(answer) else answer
             status, title, detail = _page_view(exc)
             pages = gateway_state(request).pages
-            return pages.render(request, "error.html", status=status, title=title, detail=detail)
+            page = pages.render(request, "error.html", status=status, title=title, detail=detail)
+            if isinstance(exc, WorkstepsError):
+                page.headers.update(exc.headers)  # Retry-After of a 429, for one
+            return page
 
         app.add_exception_handler(kind, handler)
 
