@@ -97,6 +97,7 @@ def _watchers(result: WatchResult, watchers: int, lanes: int, gateway_cpu: float
         for name, values in (
             ("phase events", result.phase_latencies),
             ("all events", result.latencies),
+            *((f"phase {p}", v) for p, v in sorted(result.by_phase.items())),
         )
     ]
     print(table(["notifications", "count", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows))

@@ -36,6 +36,7 @@ FINAL = ("COMPLETED", "CANCELLED", "FAILED", "EXPIRED", "REJECTED")
 @dataclass
 class WatchResult:
     phase_latencies: list[float] = field(default_factory=list)  # s, phase events only
+    by_phase: dict[str, list[float]] = field(default_factory=dict)  # s, per phase reached
     latencies: list[float] = field(default_factory=list)  # s, every event
     open_streams: list[int] = field(default_factory=list)  # sampled every 0.5 s
     gateway_rss: list[float] = field(default_factory=list)  # MiB, sampled with them
@@ -77,7 +78,8 @@ class _Watchers:
 
     def _note(self, kind: str, data: str, received: float, connected: float) -> None:
         try:
-            at = datetime.fromisoformat(json.loads(data)["time"]).timestamp()
+            body = json.loads(data)
+            at = datetime.fromisoformat(body["time"]).timestamp()
         except (ValueError, KeyError, TypeError):
             return  # a relay note: no broker time
         if at < connected:
@@ -85,6 +87,7 @@ class _Watchers:
         self.result.latencies.append(received - at)
         if kind == "phase":
             self.result.phase_latencies.append(received - at)
+            self.result.by_phase.setdefault(str(body.get("phase")), []).append(received - at)
 
 
 async def _lane(

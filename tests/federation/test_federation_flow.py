@@ -67,9 +67,9 @@ def test_the_seed_flow_picks_the_data_local_site_and_opens_jupyterlab(
         if offer["offer"] == best["offer"]:
             continue
         broker = federation.site(offer["site"]).url
-        phase = httpx.get(
-            f"{broker}/sessions/{offer['offer']}", headers={"Accept": "application/json"}
-        ).json()["phase"]
+        headers = {"Accept": "application/json", **alice.authorization}
+        answer = httpx.get(f"{broker}/sessions/{offer['offer']}", headers=headers)
+        phase = answer.json()["phase"]
         assert phase == "REJECTED", offer
     steps = set()
     for event in alice.events(execution["id"]):

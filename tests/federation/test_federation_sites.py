@@ -7,11 +7,17 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from worksteps.federation import Federation
 from worksteps.schema import kinds
 
-JSON = {"Accept": "application/json"}
+JSON = {"Accept": "application/json"}  # and alice's token, once the federation is up
+
+
+@pytest.fixture(scope="module", autouse=True)
+def signed_in(federation: Federation) -> None:
+    JSON["Authorization"] = f"Bearer {federation.issuer.mint('alice')}"
 
 
 def _request(federation: Federation, image: str, *data: str, **extra: Any) -> dict[str, Any]:
@@ -76,7 +82,7 @@ def _follow(url: str, uuid: str, until: set[str], timeout: float = 120) -> list[
     deadline = time.monotonic() + timeout
     with (
         httpx.Client(timeout=timeout) as client,
-        client.stream("GET", f"{url}/sessions/{uuid}/events") as stream,
+        client.stream("GET", f"{url}/sessions/{uuid}/events", headers=JSON) as stream,
     ):
         for line in stream.iter_lines():
             if line.startswith("data:"):
@@ -122,3 +128,27 @@ def test_a_notebook_with_remote_data_becomes_a_working_jupyterlab(federation: Fe
     whole = _request(federation, "skaha/terminal:1.1.2")
     whole["compute"] = {"kind": kinds.COMPUTE_SIMPLE, "cores": {"min": 16}, "memory": {"min": 64}}
     assert _offers(site.url, whole)["result"] == "YES"  # the capacity is free again
+
+
+def test_brokers_answer_only_their_owner(federation: Federation) -> None:
+    site = federation.site("site-b")
+    offerset = _offers(site.url, _request(federation, "skaha/terminal:1.1.2"))
+    uuid = offerset["offers"][0]["meta"]["uuid"]
+    assert httpx.get(f"{site.url}/sessions/{uuid}").status_code == 401
+    forged = {"Authorization": "Bearer " + JSON["Authorization"].split()[1][:-4] + "abcd"}
+    assert httpx.get(f"{site.url}/sessions/{uuid}", headers=forged).status_code == 401
+    bob = {**JSON, "Authorization": f"Bearer {federation.issuer.mint('bob')}"}
+    for path in (f"sessions/{uuid}", f"offersets/{offerset['meta']['uuid']}"):
+        answer = httpx.get(f"{site.url}/{path}", headers=bob)
+        assert answer.status_code == 404, answer.text
+        unknown = httpx.get(f"{site.url}/{path[:-8]}00000000", headers=bob)
+        assert answer.json()["reason"] == unknown.json()["reason"]
+    refused = httpx.post(
+        f"{site.url}/sessions/{uuid}",
+        json={"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"},
+        headers=bob,
+    )
+    assert refused.status_code == 404
+    admin = {**JSON, "Authorization": f"Bearer {federation.issuer.mint('root', roles=['admin'])}"}
+    assert httpx.get(f"{site.url}/sessions/{uuid}", headers=admin).status_code == 200
+    _update(site.url, uuid, "REJECTED")

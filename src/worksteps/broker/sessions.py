@@ -329,7 +329,8 @@ async def _accept(
             events.append(Event(sibling.uuid, sibling.events, "phase", change))
         await append_events(conn, events, now)
         if engine is not None:
-            owner = row.owner or engine.user
+            # the site's service account does the work; the owner is who may see it
+            owner = engine.user
             window = (booking.start, booking.end)
             await schedule_preparation(conn, row.uuid, row.body, owner, engine, now, window)
     return reached

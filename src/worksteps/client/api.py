@@ -61,6 +61,12 @@ class WorkstepsClient:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(base_url=f"{self.gateway}/api", headers=headers, timeout=timeout)
 
+    @property
+    def authorization(self) -> dict[str, str]:
+        """The header that carries this client's token (to call a site's broker directly)."""
+        value = self._http.headers.get("Authorization")
+        return {"Authorization": value} if value else {}
+
     def close(self) -> None:
         self._http.close()
 

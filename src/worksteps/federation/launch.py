@@ -21,6 +21,7 @@ from typing import Any
 
 from worksteps.broker.api.app import create_app as create_broker
 from worksteps.broker.settings import BrokerSettings, EngineSettings, EstimateSettings
+from worksteps.core.auth import AuthSettings
 from worksteps.core.serving import ServedApp, free_port, start_in_thread
 from worksteps.emulators.oidc import LocalIssuer
 from worksteps.emulators.rig import (
@@ -148,7 +149,7 @@ def _serve(app: Any, host: str, port: int | None) -> ServedApp:
 
 
 def _start_site(
-    config: FederationConfig, spec: SiteSpec, shared: SharedServices, data: Path
+    config: FederationConfig, spec: SiteSpec, shared: SharedServices, data: Path, issuer: str
 ) -> RunningSite:
     images = [
         RigImage(i.name, i.tag, tuple(i.kinds), tuple(i.layers), cached=i.reference in spec.cached)
@@ -174,6 +175,7 @@ def _start_site(
             capacity=spec.capacity,
             offer_ttl=parse_duration(config.offer_ttl),
             services=rig.services_settings,
+            auth=AuthSettings(issuer=issuer),
             engine=EngineSettings(notebook_image=f"{shared.registry_host}/{notebook.reference}"),
             # until the site's own history says otherwise, assume what the emulators do
             estimates=EstimateSettings(
@@ -224,7 +226,7 @@ def start_federation(config: FederationConfig) -> Federation:
         raise
     try:
         for spec in config.sites:
-            federation.sites.append(_start_site(config, spec, shared, data))
+            federation.sites.append(_start_site(config, spec, shared, data, issuer.issuer))
         federation.servers["discovery"] = serve_discovery(config, shared.registry_host)
         sites_file = data / "sites.yaml"
         write_sites_file(sites_file, config, {s.spec.name: s.url for s in federation.sites})

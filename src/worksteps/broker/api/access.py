@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from worksteps.broker.api.state import BrokerState
 from worksteps.broker.db.tables import ComponentRow, OfferSetRow, SessionRow
+from worksteps.broker.settings import BrokerSettings
 from worksteps.core.auth import Authenticator, Principal, TokenVerifier
 from worksteps.core.errors import NotFound
 
@@ -31,9 +32,8 @@ def owner_of(request: Request) -> str | None:
 class BrokerAccess:
     """The router-level dependency; built once per app from its settings."""
 
-    def __init__(self, state: BrokerState) -> None:
-        self.state = state
-        auth = state.settings.auth
+    def __init__(self, settings: BrokerSettings) -> None:
+        auth = settings.auth
         self.authenticate = Authenticator(TokenVerifier(auth)) if auth is not None else None
 
     async def __call__(self, request: Request) -> None:
@@ -43,13 +43,15 @@ class BrokerAccess:
         uuid = request.path_params.get("uuid")
         if uuid is None or principal.admin:
             return
-        owner = await self._owner(request.url.path, str(uuid))
+        state: BrokerState = request.app.state.broker
+        owner = await self._owner(state, request.url.path, str(uuid))
         if owner is not None and owner != principal.subject:
             raise _not_found(request.url.path, str(uuid))
 
-    async def _owner(self, path: str, uuid: str) -> str | None:
+    @staticmethod
+    async def _owner(state: BrokerState, path: str, uuid: str) -> str | None:
         family = path.strip("/").split("/", 1)[0]
-        async with self.state.db.read() as conn:
+        async with state.db.read() as conn:
             if family == "offersets":
                 query = select(OfferSetRow.owner).where(OfferSetRow.uuid == uuid)
             elif family == "sessions":

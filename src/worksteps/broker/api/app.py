@@ -11,8 +11,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from worksteps.broker.api.access import BrokerAccess
 from worksteps.broker.api.routes import router
 from worksteps.broker.api.state import BrokerState
 from worksteps.broker.api.status import router as status_router
@@ -124,6 +125,7 @@ def create_app(settings: BrokerSettings | None = None) -> FastAPI:
     )
     install_docs(app)
     install_problem_handlers(app)
-    app.include_router(status_router)
-    app.include_router(router)
+    access = [Depends(BrokerAccess(settings))]
+    app.include_router(status_router, dependencies=access)
+    app.include_router(router, dependencies=access)
     return app

@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
+from worksteps.broker.api.access import owner_of
 from worksteps.broker.api.media import read_body, respond, validation_problem
 from worksteps.broker.api.state import BrokerState
 from worksteps.broker.api.status import MAX_WAIT, session_with_wait
@@ -74,7 +75,9 @@ async def post_request(request: Request) -> Response:
     now = utcnow()
     intake = await _take_in(state, parsed, now)
     base = _base_url(request, state)
-    created, body = await state.offers.create(intake, base_url=base, now=now, owner=None)
+    created, body = await state.offers.create(
+        intake, base_url=base, now=now, owner=owner_of(request)
+    )
     state.offers_created.set()
     doc = dict(body)
     doc["expires"] = (now + state.settings.offer_ttl).isoformat().replace("+00:00", "Z")
@@ -99,7 +102,7 @@ async def post_direct(request: Request) -> Response:
     intake = await _take_in(state, parsed, now)
     base = _base_url(request, state)
     created, body = await state.offers.create(
-        intake, base_url=base, now=now, owner=None, max_offers=1
+        intake, base_url=base, now=now, owner=owner_of(request), max_offers=1
     )
     if not created.offers:
         messages = body["meta"].get("messages", [])
