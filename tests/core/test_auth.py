@@ -1,6 +1,5 @@
 """Bearer tokens checked against a real issuer's JWKS over HTTP, through a real FastAPI app."""
 
-
 import time
 from collections.abc import Iterator
 from typing import Annotated, Any
