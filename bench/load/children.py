@@ -55,10 +55,13 @@ def wait_for_stdin_to_close() -> None:
 
 
 class Child:
-    """``with Child("federation_process.py", args) as child:`` then ``child.info``."""
+    """``with Child("federation_process.py", args, log) as child:`` then ``child.info``."""
 
-    def __init__(self, script: str, args: list[str], startup_timeout: float = 120.0) -> None:
+    def __init__(
+        self, script: str, args: list[str], log: Path, startup_timeout: float = 120.0
+    ) -> None:
         self.command = [sys.executable, str(HERE / script), *args]
+        self.log = log  # its standard error: warnings and errors stay out of the tables
         self.startup_timeout = startup_timeout
         self.info: dict[str, Any] = {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -69,13 +72,18 @@ class Child:
         return self.process.pid
 
     def __enter__(self) -> Child:
-        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as errors:
+            self.process = subprocess.Popen(
+                self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors
+            )
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], self.startup_timeout)
         line = self.process.stdout.readline() if ready else b""
         if not line:
             self.stop()
-            raise RuntimeError(f"{self.command[1]} did not start")
+            tail = self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise RuntimeError(f"{self.command[1]} did not start:\n{tail}")
         self.info = json.loads(line)
         return self
 

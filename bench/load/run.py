@@ -1,7 +1,7 @@
 """Load benchmark: (a) many users run the whole flow at once; (b) a thousand SSE watchers.
 
     .venv/bin/python bench/load/run.py            # 100 users; 1,000 watchers for 60 s
-    .venv/bin/python bench/load/run.py --quick    # 10 users; 100 watchers for 15 s
+    .venv/bin/python bench/load/run.py --quick    # 10 users; 100 watchers for 12 s
 
 The federation (three sites, their emulators, the issuer and the embedded gateway) runs in a
 process of its own; part (b) aims at a second gateway, in a process of its own too, built as
@@ -31,9 +31,11 @@ TARGET_RSS_MB = 300.0
 
 def _flow(federation: Child, issuer: LocalIssuer, users: int) -> bool:
     before = skaha_creations(federation.info)
+    cpu = cpu_seconds(federation.pid)
     started = time.monotonic()
     runs = asyncio.run(run_flow(federation.info["services"]["gateway"], issuer, users))
     wall = time.monotonic() - started
+    cpu = cpu_seconds(federation.pid) - cpu
     creations = skaha_creations(federation.info) - before
     ready = sum(r.ready for r in runs)
     ended = sum(bool(r.final) for r in runs)
@@ -63,6 +65,7 @@ def _flow(federation: Child, issuer: LocalIssuer, users: int) -> bool:
                 "duplicated",
                 "failed",
                 "wall s",
+                "federation CPU s",
                 "sites",
             ],
             [
@@ -76,6 +79,7 @@ def _flow(federation: Child, issuer: LocalIssuer, users: int) -> bool:
                     creations - sessions,
                     len(failed),
                     wall,
+                    cpu,
                     ", ".join(f"{s}: {n}" for s, n in sites.items()),
                 ]
             ],
@@ -88,7 +92,9 @@ def _flow(federation: Child, issuer: LocalIssuer, users: int) -> bool:
     return ok
 
 
-def _watchers(result: WatchResult, watchers: int, lanes: int, gateway_cpu: float) -> bool:
+def _watchers(
+    result: WatchResult, watchers: int, lanes: int, gateway_cpu: float, federation_cpu: float
+) -> bool:
     phase_p99 = 1000 * percentile(result.phase_latencies, 99)
     peak = max(result.gateway_rss, default=0.0)
     print(f"\n### (b) {watchers} SSE watchers over {lanes} lanes, {result.duration:.0f} s\n")
@@ -115,6 +121,7 @@ def _watchers(result: WatchResult, watchers: int, lanes: int, gateway_cpu: float
                 "gateway RSS peak MiB",
                 "federation RSS peak MiB",
                 "gateway CPU s",
+                "federation CPU s",
             ],
             [
                 [
@@ -127,6 +134,7 @@ def _watchers(result: WatchResult, watchers: int, lanes: int, gateway_cpu: float
                     peak,
                     max(result.federation_rss, default=0.0),
                     gateway_cpu,
+                    federation_cpu,
                 ]
             ],
         )
@@ -145,23 +153,28 @@ def _watchers(result: WatchResult, watchers: int, lanes: int, gateway_cpu: float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="10 users; 100 watchers, 15 s")
+    parser.add_argument(
+        "--quick", action="store_true", help="10 users; 100 watchers over 5 lanes for 12 s"
+    )
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--watchers", type=int, default=1000)
     parser.add_argument("--lanes", type=int, default=20, help="sessions watched at once")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of watching")
-    parser.add_argument("--hold", type=float, default=2.0, help="s a session runs, watched")
+    parser.add_argument("--hold", type=float, default=20.0, help="s a session runs, watched")
     parser.add_argument("--part", choices=("a", "b", "both"), default="both")
+    parser.add_argument("--logs", help="folder to keep the parts' standard error in")
     args = parser.parse_args()
     if args.quick:
-        args.users, args.watchers, args.lanes, args.duration = 10, 100, 5, 15.0
+        args.users, args.watchers, args.lanes, args.duration, args.hold = 10, 100, 5, 12.0, 4.0
     print(
         f"Load benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
     with tempfile.TemporaryDirectory(prefix="worksteps-bench-load-") as folder:
         data = Path(folder)
-        with Child("federation_process.py", [f"--data-dir={data / 'federation'}"]) as federation:
+        logs = Path(args.logs) if args.logs else data / "logs"
+        federation_args = [f"--data-dir={data / 'federation'}"]
+        with Child("federation_process.py", federation_args, logs / "federation.log") as federation:
             key = data / "federation" / "issuer-key.json"
             issuer = LocalIssuer(federation.info["services"]["issuer"], key_file=key)
             print(f"federation up: RSS {rss_mb(federation.pid):.0f} MiB")
@@ -172,9 +185,10 @@ def main() -> None:
                     f"--data-dir={data / 'gateway'}",
                     f"--federation={data / 'federation'}",
                 ]
-                with Child("gateway_process.py", gateway_args) as gateway:
+                with Child("gateway_process.py", gateway_args, logs / "gateway.log") as gateway:
                     print(f"\ngateway up: RSS {rss_mb(gateway.pid):.0f} MiB")
                     cpu = cpu_seconds(gateway.pid)
+                    cpu_federation = cpu_seconds(federation.pid)
                     result = asyncio.run(
                         run_watchers(
                             gateway.info["gateway"],
@@ -186,7 +200,13 @@ def main() -> None:
                             pids={"gateway": gateway.pid, "federation": federation.pid},
                         )
                     )
-                    _watchers(result, args.watchers, args.lanes, cpu_seconds(gateway.pid) - cpu)
+                    _watchers(
+                        result,
+                        args.watchers,
+                        args.lanes,
+                        cpu_seconds(gateway.pid) - cpu,
+                        cpu_seconds(federation.pid) - cpu_federation,
+                    )
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 

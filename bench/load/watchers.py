@@ -5,7 +5,10 @@ other (headless ``sleep 600`` jobs, as in part a), and its watchers follow the l
 session at ``/api/executions/{id}/events``. A lane selects its next session, moves its
 watchers onto it, and only then cancels the previous one, so every watcher always has a
 stream open and sees both ends of a session live: AVAILABLE and RUNNING after a select,
-RELEASING and CANCELLED after a cancel (plus the steps and progress in between).
+RELEASING and CANCELLED after a cancel (plus the steps and progress in between). A session
+is held ``hold`` seconds; the lanes start one after the other, spread over one hold, so their
+switches are spread in time as people's are. What is measured is the ``duration`` seconds
+after that ramp, when every lane runs.
 
 Notification latency: for each event a watcher reads, the wall-clock time it was read minus
 the ``time`` the broker gave the event (when it changed the session: same machine, same
@@ -41,7 +44,7 @@ class WatchResult:
     open_streams: list[int] = field(default_factory=list)  # sampled every 0.5 s
     gateway_rss: list[float] = field(default_factory=list)  # MiB, sampled with them
     federation_rss: list[float] = field(default_factory=list)
-    sessions: int = 0
+    sessions: int = 0  # in the whole run, ramp included
     streams: int = 0
     refused: int = 0
     errors: list[str] = field(default_factory=list)
@@ -51,9 +54,13 @@ class WatchResult:
 class _Watchers:
     """The shared counters and the lists every watcher appends to."""
 
-    def __init__(self, result: WatchResult) -> None:
+    def __init__(self, result: WatchResult, start: float, end: float) -> None:
         self.result = result
         self.open = 0
+        self.start, self.end = start, end  # the measured window (wall clock)
+
+    def measuring(self, moment: float) -> bool:
+        return self.start <= moment < self.end
 
     async def watch(self, url: str, token: str, running: asyncio.Event) -> None:
         """Follow one execution's events until its session's final phase."""
@@ -84,6 +91,8 @@ class _Watchers:
             return  # a relay note: no broker time
         if at < connected:
             return  # happened before this watcher was there: a replay
+        if not self.measuring(at):
+            return  # during the ramp, or after
         self.result.latencies.append(received - at)
         if kind == "phase":
             self.result.phase_latencies.append(received - at)
@@ -98,7 +107,9 @@ async def _lane(
     watchers: _Watchers,
     deadline: float,
     hold: float,
+    delay: float,
 ) -> None:
+    await asyncio.sleep(delay)
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     made = (
         await http.post(
@@ -149,13 +160,14 @@ async def run_watchers(
     hold: float,
     pids: dict[str, int],
 ) -> WatchResult:
-    """``watchers`` watchers over ``lanes`` lanes for ``duration`` seconds."""
+    """``watchers`` watchers over ``lanes`` lanes, measured for ``duration`` seconds."""
     result = WatchResult()
-    shared = _Watchers(result)
+    ramp = hold + 5.0
+    shared = _Watchers(result, time.time() + ramp, time.time() + ramp + duration)
     api = f"{gateway}/api"
     limits = httpx.Limits(max_connections=lanes * 4, max_keepalive_connections=lanes * 2)
     started = time.monotonic()
-    deadline = started + duration
+    deadline = started + ramp + duration
     async with httpx.AsyncClient(limits=limits, timeout=120) as http:
         tasks = [
             asyncio.create_task(
@@ -167,18 +179,19 @@ async def run_watchers(
                     shared,
                     deadline,
                     hold,
+                    n * hold / lanes,
                 )
             )
             for n in range(lanes)
         ]
         while not all(task.done() for task in tasks):
             await asyncio.sleep(0.5)
-            if time.monotonic() < deadline:
+            if shared.measuring(time.time()):
                 result.open_streams.append(shared.open)
                 result.gateway_rss.append(rss_mb(pids["gateway"]))
                 result.federation_rss.append(rss_mb(pids["federation"]))
         for task in tasks:
             if task.exception() is not None:
                 result.errors.append(f"lane failed: {task.exception()!r}")
-    result.duration = time.monotonic() - started
+    result.duration = duration
     return result

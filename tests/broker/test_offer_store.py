@@ -14,7 +14,15 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from worksteps.broker.db.holds import BookingChanges, NewHold, NewOfferSet, open_hold_store
+from worksteps.broker.db.holds import (
+    BookingChanges,
+    Decide,
+    HoldStore,
+    NewHold,
+    NewOfferSet,
+    Since,
+    open_hold_store,
+)
 from worksteps.broker.db.holds_postgres import PostgresHoldStore
 from worksteps.broker.db.migrate import upgrade
 from worksteps.broker.db.tables import BookingRow
@@ -200,7 +208,9 @@ async def test_postgres_reads_again_after_losing_a_race(
         return _offer_set(f"00000000-0000-0000-0000-00000000000{len(calls)}", NOW)
 
     try:
-        stored = await store.place("store-test", None, NOW, decide)
+        stored = await store.place(
+            "store-test", lambda: calls[-1].upto if calls else None, NOW, decide
+        )
     finally:
         await store.close()
     assert len(calls) == lost + 1
@@ -234,5 +244,39 @@ async def test_postgres_store_reconnects_after_losing_its_connection(
         created, _ = await maker.create(intake(settings, 1), base_url="x/", now=NOW)
         assert created.result == "YES"
         assert await held_cores(db) == 2
+    finally:
+        await maker.close()
+
+
+class _Counting:
+    """A store that counts the full loads it hands out (the real store does the work)."""
+
+    def __init__(self, store: HoldStore) -> None:
+        self.store = store
+        self.loads = 0
+
+    async def place(self, site: str, since: Since, now: datetime, decide: Decide) -> NewOfferSet:
+        def counted(changes: BookingChanges) -> NewOfferSet:
+            self.loads += changes.complete
+            return decide(changes)
+
+        return await self.store.place(site, since, now, counted)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+async def test_concurrent_first_requests_load_the_calendar_once(
+    setup: tuple[Database, BrokerSettings],
+) -> None:
+    db, settings = setup
+    store = _Counting(open_hold_store(db))
+    maker = OfferSetMaker(store, settings)
+    try:
+        results = await asyncio.gather(
+            *(maker.create(intake(settings, 1), base_url="x/", now=NOW) for _ in range(8))
+        )
+        assert all(created.result == "YES" for created, _ in results)
+        assert store.loads == 1  # the others asked for the changes since, once it was their turn
     finally:
         await maker.close()

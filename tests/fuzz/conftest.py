@@ -62,10 +62,13 @@ def execution(
 
 
 @pytest.fixture(scope="package")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A broker on its own, booking only (no site services)."""
+def broker(auth: AuthSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker on its own, booking only (no site services), checking tokens as the
+    federation's brokers do."""
     data = tmp_path_factory.mktemp("broker")
-    settings = BrokerSettings(site="fuzz", database_url=f"sqlite:///{data}/broker.sqlite")
+    settings = BrokerSettings(
+        site="fuzz", database_url=f"sqlite:///{data}/broker.sqlite", auth=auth
+    )
     app = create_broker(settings)
     # The broker's own document does not describe its problem answers yet (reported to its
     # owner): describe them as the other services do, so its answers are checked against it.

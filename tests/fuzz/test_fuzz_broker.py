@@ -1,5 +1,6 @@
-"""schemathesis against an Execution Broker on its own (booking only): its IVOA ExecutionBroker
-API, with the request bodies described as the ExecutionRequest the spec defines."""
+"""schemathesis against an Execution Broker on its own (booking only, checking tokens): its
+IVOA ExecutionBroker API, with the request bodies described as the ExecutionRequest the spec
+defines."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fuzz_support import Fuzz, load, operations
+from fuzz_support import Fuzz, Operation, load, operations
 from schemathesis.schemas import BaseSchema
 
 from worksteps.client import WorkstepsClient
@@ -39,8 +40,17 @@ def api(broker: str) -> BaseSchema:
     return load(broker, ("/requests", None), ("/direct", None))
 
 
-def test_fuzz_the_broker(api: BaseSchema) -> None:
-    failures = _unknown(Fuzz(api, EXAMPLES).run())
+@pytest.fixture(scope="module")
+def token(federation: Federation) -> str:
+    return federation.issuer.mint("fuzzer")
+
+
+def _signed_in(token: str) -> Callable[[Operation], dict[str, str]]:
+    return lambda operation: {"Authorization": f"Bearer {token}"}
+
+
+def test_fuzz_the_broker(api: BaseSchema, token: str) -> None:
+    failures = _unknown(Fuzz(api, EXAMPLES, _signed_in(token)).run())
     assert not failures, "\n\n".join(failures)
 
 
@@ -61,11 +71,16 @@ def request_document(federation: Federation) -> dict[str, Any]:
         return user.request_of(made["uuid"])
 
 
-def _objects(broker: str, request: dict[str, Any]) -> dict[str, Callable[[], dict[str, Any]]]:
-    """For each operation naming something: a fresh one of the broker's own."""
+def _objects(
+    broker: str, request: dict[str, Any], token: str
+) -> dict[str, Callable[[], dict[str, Any]]]:
+    """For each operation naming something: a fresh one of the fuzzing user's."""
+    headers = JSON | {"Authorization": f"Bearer {token}"}
 
     def offer_set() -> dict[str, Any]:
-        answer = httpx.post(f"{broker}/requests", json=request, headers=JSON, follow_redirects=True)
+        answer = httpx.post(
+            f"{broker}/requests", json=request, headers=headers, follow_redirects=True
+        )
         assert answer.status_code == 200, answer.text
         document: dict[str, Any] = answer.json()
         assert document["result"] == "YES", document
@@ -77,7 +92,7 @@ def _objects(broker: str, request: dict[str, Any]) -> dict[str, Callable[[], dic
     def rejected() -> dict[str, Any]:  # final: its event stream and long-poll end at once
         uuid = offered()["uuid"]
         update = {"kind": "uri:enum-value-update", "path": "phase", "value": "REJECTED"}
-        assert httpx.post(f"{broker}/sessions/{uuid}", json=update, headers=JSON).is_success
+        assert httpx.post(f"{broker}/sessions/{uuid}", json=update, headers=headers).is_success
         return {"uuid": uuid}
 
     def component(part: str) -> Callable[[], dict[str, Any]]:
@@ -107,10 +122,10 @@ def _objects(broker: str, request: dict[str, Any]) -> dict[str, Callable[[], dic
 
 
 def test_fuzz_the_broker_on_its_own_objects(
-    api: BaseSchema, broker: str, request_document: dict[str, Any]
+    api: BaseSchema, broker: str, request_document: dict[str, Any], token: str
 ) -> None:
-    objects = _objects(broker, request_document)
+    objects = _objects(broker, request_document, token)
     labels = {operation.label for operation in operations(api)}
     assert objects.keys() <= labels, objects.keys() - labels
-    failures = _unknown(Fuzz(api, EXAMPLES).run(objects))
+    failures = _unknown(Fuzz(api, EXAMPLES, _signed_in(token)).run(objects))
     assert not failures, "\n\n".join(failures)

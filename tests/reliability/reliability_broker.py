@@ -87,13 +87,15 @@ class BrokerProcess:
         return (self._launcher.stdout.readline() if ready else b"").decode().strip()
 
     def alive(self) -> bool:
+        """Whether the broker process exists and has not ended (a zombie has ended)."""
         if self.pid is None:
             return False
         try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+            with open(f"/proc/{self.pid}/stat", encoding="ascii") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
             return False
-        return True
+        return state != "Z"
 
     def start(self, timeout: float = 60.0) -> None:
         """Serve (after :meth:`kill` or :meth:`stop` if it ran before)."""

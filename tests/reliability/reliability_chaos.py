@@ -3,7 +3,8 @@
 :class:`Chaos` sits inside an emulator's :class:`~worksteps.emulators.faults.FaultInjector`
 (which still counts every call first) and, for a share of the calls, answers 5xx at once,
 answers only after ``delay`` seconds (the work is done, the answer is late), does the work only
-after ``delay`` seconds (the client has given up by then: the request is processed late), or
+after ``delay`` seconds (the request was received, but is processed after the client has
+given up, as by a server whose queue is long), or
 never answers until the client goes away. ``FaultInjector``'s own rules add latency or hang to
 *every* call they match, so they cannot make a share of calls slow; this layer can.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import socket
 import struct
 import threading
@@ -55,10 +57,12 @@ class ChaosMix:
 class Chaos:
     """ASGI layer that fails a share of the calls of the app it wraps (see :class:`ChaosMix`)."""
 
-    def __init__(self, app: ASGIApp, mix: ChaosMix, seed: int) -> None:
+    def __init__(self, app: ASGIApp, mix: ChaosMix, seed: int, only: str | None = None) -> None:
         self.app = app
         self.mix = mix
-        self.done: Counter[str] = Counter()
+        self.only = re.compile(only) if only else None  # "METHOD /path" it may fault
+        self.done: Counter[str] = Counter()  # calls begun, by what was done to them
+        self.over: Counter[str] = Counter()  # ... and those whose handling has ended
         self._random = random.Random(seed)
 
     def _draw(self) -> str:
@@ -71,11 +75,19 @@ class Chaos:
         return "served"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            self.only and not self.only.search(f"{scope['method']} {scope['path']}")
+        ):
             await self.app(scope, receive, send)
             return
         kind = self._draw()
         self.done[kind] += 1
+        try:
+            await self._handle(kind, scope, receive, send)
+        finally:
+            self.over[kind] += 1
+
+    async def _handle(self, kind: str, scope: Scope, receive: Receive, send: Send) -> None:
         if kind == "errors":
             status = self._random.choice(_STATUSES)
             body = {"code": status, "message": "injected transient fault"}
@@ -84,8 +96,9 @@ class Chaos:
             while (await receive())["type"] != "http.disconnect":
                 pass
         elif kind == "slow":
+            request = await _whole_request(receive)  # received now, processed late
             await asyncio.sleep(self.mix.delay)
-            await self.app(scope, receive, send)
+            await self.app(scope, _replay(request, receive), send)
         elif kind == "late":
             answer: list[Message] = []
 
@@ -100,11 +113,31 @@ class Chaos:
             await self.app(scope, receive, send)
 
 
-def unleash(emulators: Iterable[RunningEmulator], mix: ChaosMix, seed: int) -> dict[str, Chaos]:
-    """Put a :class:`Chaos` layer inside each emulator's fault injector; by emulator name."""
+async def _whole_request(receive: Receive) -> list[Message]:
+    messages = [await receive()]
+    while messages[-1]["type"] == "http.request" and messages[-1].get("more_body"):
+        messages.append(await receive())
+    return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """``receive`` that gives ``messages`` first, then whatever comes."""
+    left = list(messages)
+
+    async def replay() -> Message:
+        return left.pop(0) if left else await receive()
+
+    return replay
+
+
+def unleash(
+    emulators: Iterable[RunningEmulator], mix: ChaosMix, seed: int, only: str | None = None
+) -> dict[str, Chaos]:
+    """Put a :class:`Chaos` layer inside each emulator's fault injector (faulting only the
+    calls whose ``METHOD /path`` matches ``only``, if given); by emulator name."""
     layers = {}
     for number, emulator in enumerate(emulators):
-        layer = Chaos(emulator.app.app, mix, seed + number)
+        layer = Chaos(emulator.app.app, mix, seed + number, only)
         emulator.app.app = layer
         layers[emulator.name] = layer
     return layers
@@ -132,7 +165,8 @@ class FlakyPort:
 
     ``reset_rate``: share of accepted connections reset at once. Every ``outage_every`` seconds
     on average the relay stops listening for ``outage_for`` seconds and resets the connections
-    it has open, so clients meet refused and reset connections. ``url`` is where to connect.
+    it has open, so clients meet refused and reset connections (``outage_every`` None: never).
+    ``url`` is where to connect; ``counts["accepted"]`` the connections it accepted.
     """
 
     def __init__(
@@ -140,7 +174,7 @@ class FlakyPort:
         target: str,
         *,
         reset_rate: float = 0.05,
-        outage_every: float = 4.0,
+        outage_every: float | None = 4.0,
         outage_for: float = 0.3,
         seed: int = 0,
     ) -> None:
@@ -191,6 +225,9 @@ class FlakyPort:
         self._ready.set()
         try:
             while not self._stopped.is_set():
+                if self.outage_every is None:
+                    await self._stopped.wait()
+                    break
                 pause = self._random.expovariate(1.0 / self.outage_every)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopped.wait(), pause)

@@ -15,6 +15,7 @@ Finished brokers are reaped at once; the launcher ends when its standard input d
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -29,11 +30,21 @@ import uvicorn
 from worksteps.broker.api.app import create_app
 from worksteps.broker.settings import BrokerSettings
 
+_PR_SET_PDEATHSIG = 1
+
 
 def _reap(signum: int, frame: FrameType | None) -> None:
     with contextlib.suppress(ChildProcessError):
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
+
+
+def _die_with_launcher() -> None:
+    """Linux: SIGKILL this process when the launcher ends (so when the test run ends, even
+    a killed one), instead of leaving a broker behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _serve(config: Path, port: int, log: str) -> None:
@@ -42,6 +53,7 @@ def _serve(config: Path, port: int, log: str) -> None:
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()  # its own process group: a signal to the launcher's group misses it
+        _die_with_launcher()
         quiet = os.open(os.devnull, os.O_RDONLY)
         target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(quiet, 0)

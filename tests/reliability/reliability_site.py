@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,12 +32,15 @@ from worksteps.emulators.rig import (
     start_site_rig,
 )
 from worksteps.schema import kinds
+from worksteps.site.services import SiteServicesSettings
 
 __all__ = [
     "ACCEPT",
     "CORES",
+    "EXPECTED",
     "FINAL",
     "JSON",
+    "MEMORY",
     "SUBMISSIONS",
     "BrokerClient",
     "broker_settings",
@@ -44,8 +48,10 @@ __all__ = [
     "file_name",
     "job_request",
     "messages",
+    "replications",
     "start_site",
     "submissions",
+    "unlike_undisturbed",
     "whole_site",
 ]
 
@@ -54,6 +60,9 @@ ACCEPT = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
 FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "REJECTED", "EXPIRED"})
 CORES, MEMORY = 64, 256
 SIZE = 16 * 1024
+
+EXPECTED = ["ACCEPTED", "WAITING", "PREPARING", "AVAILABLE", "RUNNING", "RELEASING", "COMPLETED"]
+"""The phase history of a headless job, as an undisturbed broker writes it."""
 
 SUBMISSIONS: Mapping[str, tuple[str, str, str]] = {
     "Rucio rule": ("rucio", "POST", r"^/rules/?$"),
@@ -103,11 +112,17 @@ def start_site(
 
 
 def broker_settings(
-    rig: SiteRig, database_url: str, *, service_timeout: int = 2, **engine: Any
+    rig: SiteRig,
+    database_url: str,
+    *,
+    services: SiteServicesSettings | None = None,
+    service_timeout: int = 2,
+    **engine: Any,
 ) -> BrokerSettings:
-    """A broker for ``rig``: 64 cores, quick polling and retries, site calls bounded by
-    ``service_timeout`` seconds each and by the engine's ``call_timeout`` (3 s) in all."""
-    services = rig.services_settings
+    """A broker for ``rig`` (reaching its ``services``, the rig's own by default): 64 cores,
+    quick polling and retries, each site call bounded by ``service_timeout`` seconds in its
+    client and by the engine's ``call_timeout`` (3 s) in all."""
+    services = services or rig.services_settings
     timeouts = {"timeout": service_timeout}
     services = services.model_copy(
         update={
@@ -129,7 +144,7 @@ def broker_settings(
         site="rel",
         database_url=database_url,
         preparation=timedelta(seconds=1),
-        capacity={"cores": CORES, "memory": MEMORY, "storage": 1000},  # type: ignore[arg-type]
+        capacity={"cores": CORES, "memory": MEMORY, "storage": 1000},
         services=services,
         engine=EngineSettings(**tuned),
     )
@@ -254,10 +269,15 @@ class BrokerClient:
         return doc
 
     def sessions(
-        self, uuids: Iterable[str], until: frozenset[str] = FINAL, timeout: float = 120.0
+        self,
+        uuids: Iterable[str],
+        until: frozenset[str] = FINAL,
+        timeout: float = 120.0,
+        give_up_on: frozenset[str] = frozenset(),
     ) -> dict[str, dict[str, Any]]:
         """Each session's document once it is in one of the ``until`` phases (or when
-        ``timeout`` has passed: then as last seen). A broker that is down is waited for."""
+        ``timeout`` has passed, or as soon as one is in a ``give_up_on`` phase: then as last
+        seen). A broker that is down is waited for."""
         docs: dict[str, dict[str, Any]] = {}
         left = list(uuids)
         deadline = time.monotonic() + timeout
@@ -273,6 +293,8 @@ class BrokerClient:
                     docs[uuid] = answer.json()
                     if docs[uuid]["phase"] in until:
                         left.remove(uuid)
+                    if docs[uuid]["phase"] in give_up_on:
+                        return docs
                 if not left or time.monotonic() >= deadline:
                     return docs
                 time.sleep(0.3)
@@ -288,6 +310,34 @@ class BrokerClient:
 
     def phases(self, uuid: str) -> list[str]:
         return [e["phase"] for e in self.events(uuid) if e["type"] == "phase"]
+
+
+def unlike_undisturbed(events: Sequence[Mapping[str, Any]]) -> str | None:
+    """What in a finished headless session's event log differs from an undisturbed run:
+    another phase history, or a step submitted more than once (None: nothing)."""
+    phases = [e["phase"] for e in events if e["type"] == "phase"]
+    if phases != EXPECTED:
+        return f"phases {phases}"
+    submitted = Counter(
+        e["step"] for e in events if e["type"] == "step" and e.get("state") == "SUBMITTED"
+    )
+    if again := sorted(k for k, n in submitted.items() if n > 1):
+        return f"steps submitted more than once: {again}"
+    return None
+
+
+def replications(rig: SiteRig) -> dict[str, int]:
+    """Harbor replication executions per replication policy (one policy per image)."""
+    harbor = rig.services_settings.harbor
+    auth = (harbor.username, harbor.password.get_secret_value())
+    api = f"{rig.harbor.url}/api/v2.0/replication"
+    found = {}
+    with httpx.Client(auth=auth, timeout=10) as client:
+        policies = client.get(f"{api}/policies", params={"page_size": 100}).json()
+        for policy in policies:
+            runs = client.get(f"{api}/executions", params={"policy_id": policy["id"]})
+            found[str(policy["name"])] = len(runs.json())
+    return found
 
 
 def messages(doc: Mapping[str, Any]) -> str:

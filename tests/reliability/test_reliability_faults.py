@@ -1,50 +1,62 @@
-"""Faults at the site: transient ones are ridden out, permanent ones fail the session quickly,
-name the step and free its capacity. The broker runs as its own process; the emulated site
-services run here, over real HTTP."""
+"""Transient faults at the site are ridden out: the broker (its own process) retries, and the
+sessions complete as undisturbed ones would. The emulated site services run here, over real
+HTTP, with faults injected per call (``reliability_chaos.Chaos``), per connection
+(``FlakyPort``) or per route (the emulators' own ``/_emulator/faults``).
+
+The first test is the requirement as stated: fifty sessions while every site service fails a
+fifth of its calls. It fails today, for the reasons the two tests after it pin down one by
+one, and for a third (see its ``xfail`` reason)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from reliability_broker import BrokerProcess
 from reliability_chaos import ChaosMix, FlakyPort, calm, unleash
-from reliability_crash import EXPECTED
 from reliability_site import (
     BrokerClient,
     broker_settings,
+    calls,
     job_request,
     messages,
     start_site,
-    whole_site,
+    unlike_undisturbed,
 )
 
-from worksteps.emulators.rig import DemoFile, SiteRig
-from worksteps.emulators.rucio.config import TransferFailure
-from worksteps.schema import kinds
+from worksteps.emulators.rig import RunningEmulator, SiteRig
 
 SESSIONS = 50
 CHAOS = ChaosMix(errors=0.08, late=0.04, slow=0.04, hang=0.04, delay=4.0)
 """A fifth of the calls to every site service fail: 5xx at once, or no answer within the
 broker's call timeout (3 s; each client gives up after 2 s)."""
 CHAOTIC = ("skaha", "rucio", "preparedata", "cavern", "harbor", "upstream")
-FAIL_WITHIN = 20.0
-"""Seconds from acceptance by which a session with a permanent failure must be FAILED."""
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[SiteRig]:
-    stuck = DemoFile("stuck-000.fits", 16 * 1024)
-    rig = start_site(tmp_path / "site", SESSIONS, extra_files=[stuck])
+    rig = start_site(tmp_path / "site", SESSIONS)
     try:
         yield rig
     finally:
         rig.stop()
 
 
+@SQLITE_ONLY
+@pytest.mark.xfail(
+    strict=True,
+    reason="sessions FAIL on transient faults: (1) a 5xx from a registry's token service is "
+    "taken as permanent (site/oci.py in_thread: oras' ValueError -> PermanentSiteError); "
+    "(2) a Cavern timeout after a 409 is taken as permanent (site/cavern.py convert: _status "
+    "finds the 409 of the exception being handled); (3) the image step's attempt makes about "
+    "8 calls, so at 20% per call 13 attempts in a row fail for ~9% of sessions ('gave up')",
+)
 def test_fifty_sessions_complete_while_every_service_fails_a_fifth_of_its_calls(
     site: SiteRig, tmp_path: Path, database_url: str
 ) -> None:
@@ -64,16 +76,16 @@ def test_fifty_sessions_complete_while_every_service_fails_a_fifth_of_its_calls(
     )
     chaotic = [site.emulators[name] for name in CHAOTIC]
     layers = unleash(chaotic, CHAOS, seed=11)
-    settings = broker_settings(site, database_url)
-    settings = settings.model_copy(update={"services": relayed})
+    settings = broker_settings(site, database_url, services=relayed)
     try:
         with BrokerProcess(settings, tmp_path / "broker") as broker:
-            client = BrokerClient(broker.url)
-            uuids = [client.open(job_request(site, i)) for i in range(SESSIONS)]
-            docs = client.sessions(uuids, timeout=240)
-            why = {u: f"{d['phase']}: {messages(d)}" for u, d in docs.items()}
-            assert {d["phase"] for d in docs.values()} == {"COMPLETED"}, why
-            wrong = {u: h for u in uuids if (h := client.phases(u)) != EXPECTED}
+            client = BrokerClient(broker.url, timeout=60)
+            with ThreadPoolExecutor(8) as pool:
+                uuids = list(pool.map(lambda i: client.open(job_request(site, i)), range(SESSIONS)))
+            docs = client.sessions(uuids, timeout=240, give_up_on=frozenset({"FAILED"}))
+            why = {u: messages(d) for u, d in docs.items() if d["phase"] != "COMPLETED"}
+            assert len(docs) == SESSIONS and not why, why
+            wrong = {u: w for u in uuids if (w := unlike_undisturbed(client.events(u)))}
             assert not wrong, wrong
     finally:
         calm(chaotic)
@@ -81,41 +93,104 @@ def test_fifty_sessions_complete_while_every_service_fails_a_fifth_of_its_calls(
             relay.stop()
     # the faults really happened, at every service and of every kind
     for name, layer in layers.items():
-        faults = {k: n for k, n in layer.done.items() if k != "served"}
-        assert set(faults) == {"errors", "late", "slow", "hang"}, (name, layer.done)
+        if name != "preparedata":  # configured, but the engine does not use it
+            assert set(layer.done) == {"served", "errors", "late", "slow", "hang"}, name
     for name, relay in relays.items():
         assert relay.counts["outages"] > 0 and relay.counts["reset"] > 0, (name, relay.counts)
 
 
-def test_a_permanent_failure_in_each_step_fails_its_session_and_frees_its_capacity(
+def _faults(emulator: RunningEmulator, rules: list[dict[str, object]]) -> None:
+    """Replace the emulator's fault rules through its control API."""
+    httpx.put(f"{emulator.url}/_emulator/faults", json=rules, timeout=10).raise_for_status()
+
+
+def _wait_for_call(emulator: RunningEmulator, method: str, path: str, more_than: int) -> None:
+    deadline = time.monotonic() + 30
+    while _count(emulator, method, path) <= more_than:
+        assert time.monotonic() < deadline, f"no {method} {path} at {emulator.name}"
+        time.sleep(0.05)
+
+
+def _count(emulator: RunningEmulator, method: str, path: str) -> int:
+    return sum(
+        n
+        for key, n in calls(emulator).items()
+        if key.startswith(f"{method} ") and re.search(path, key.split(" ", 1)[1])
+    )
+
+
+@SQLITE_ONLY
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: site/oci.py in_thread turns oras' ValueError 'Cannot respond to request for "
+    "authentication.' into PermanentSiteError(401), but oras raises it for any non-200 "
+    "answer of the token service, a 503 included: the image step fails its session",
+)
+def test_a_moment_of_503_from_the_registry_token_service_is_ridden_out(
     site: SiteRig, tmp_path: Path, database_url: str
 ) -> None:
-    site.shared.catalogue.config.failures.append(TransferFailure(did="demo:stuck-*"))
-    registry = site.harbor.url.removeprefix("http://")
-    stuck = {"kind": kinds.DATA_RUCIO, "meta": {"name": "stuck"}}
-    stuck["rucio"] = {"scope": "demo", "object": "stuck-000.fits"}
-    missing = {"kind": kinds.DATA_SIMPLE, "meta": {"name": "missing"}}
-    missing["location"] = f"{site.door.url}/rse/REL/nothing-here.fits"
-    failing = {  # step: (request, what the message must say besides the step)
-        "stage": (job_request(site, 0, cores=8, data=[stuck]), "rucio"),
-        "place": (job_request(site, 1, cores=8, data=[missing]), "cavern"),
-        "image": (job_request(site, 2, cores=8, image=f"{registry}/jobs/absent:1.0"), "harbor"),
-        "launch": (job_request(site, 3, cores=32), "skaha"),  # Skaha offers at most 16 cores
-    }
+    token = r"^/service/token$"
     with BrokerProcess(broker_settings(site, database_url), tmp_path / "broker") as broker:
         client = BrokerClient(broker.url)
-        accepted: dict[str, tuple[str, float]] = {}
-        for step, (doc, _) in failing.items():
-            accepted[step] = (client.open(doc), time.time())
-        assert client.offer(whole_site(site))["result"] == "NO", "the four hold capacity"
-        docs = client.sessions([u for u, _ in accepted.values()], timeout=FAIL_WITHIN + 10)
-        for step, (uuid, at) in accepted.items():
-            doc = docs[uuid]
-            assert doc["phase"] == "FAILED", (step, doc["phase"], messages(doc))
-            failed = next(e for e in client.events(uuid) if e.get("phase") == "FAILED")
-            assert failed["message"].startswith(step), (step, failed["message"])
-            assert failing[step][1] in failed["message"], (step, failed["message"])
-            took = datetime.fromisoformat(failed["time"]).timestamp() - at
-            assert took < FAIL_WITHIN, (step, took)
-        # all four released what they held: the whole site can be offered at once again
-        assert client.offer(whole_site(site))["result"] == "YES"
+        offered = client.offer(job_request(site, 0))["offers"][0]["meta"]["uuid"]
+        before = _count(site.upstream, "GET", token)
+        _faults(site.upstream, [{"path": token, "error_rate": 1.0, "status": 503}])
+        assert client.accept(offered).status_code == 200
+        _wait_for_call(site.upstream, "GET", token, before)  # the image step met the 503
+        _faults(site.upstream, [])
+        doc = client.sessions([offered], timeout=60)[offered]
+        assert doc["phase"] == "COMPLETED", messages(doc)
+
+
+@SQLITE_ONLY
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: site/cavern.py convert() takes the status from _status(exc), which walks "
+    "__context__ too: ensure_area's get_node after mkdir's 409 (the area's parent exists) "
+    "times out, the 409 being handled is found, and the timeout becomes PermanentSiteError",
+)
+def test_a_storage_look_up_that_times_out_after_a_conflict_is_ridden_out(
+    site: SiteRig, tmp_path: Path, database_url: str
+) -> None:
+    nodes = r"^/cavern/nodes/"
+    with BrokerProcess(broker_settings(site, database_url), tmp_path / "broker") as broker:
+        client = BrokerClient(broker.url)
+        first = client.open(job_request(site, 0))  # makes the parent of every area
+        assert client.sessions([first])[first]["phase"] == "COMPLETED"
+        before = _count(site.cavern, "GET", nodes)
+        # a look-up answered after the client's 2 s timeout
+        _faults(site.cavern, [{"method": "GET", "path": nodes, "latency": 3.0}])
+        second = client.open(job_request(site, 1))
+        _wait_for_call(site.cavern, "GET", nodes, before)
+        _faults(site.cavern, [])
+        doc = client.sessions([second], timeout=60)[second]
+        assert doc["phase"] == "COMPLETED", messages(doc)
+
+
+@SQLITE_ONLY
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a launch that Skaha processes after the broker's client gave up runs the job "
+    "twice: the retry looks the session up by name (LaunchDriver.recover) at once, finds "
+    "nothing yet, and launches again; the late one is an orphan no release deletes",
+)
+def test_a_launch_processed_after_the_client_gave_up_does_not_run_the_job_twice(
+    site: SiteRig, tmp_path: Path, database_url: str
+) -> None:
+    slow = ChaosMix(errors=0, late=0, slow=1.0, hang=0, delay=4.0)  # client gives up at 2 s
+    with BrokerProcess(broker_settings(site, database_url), tmp_path / "broker") as broker:
+        client = BrokerClient(broker.url)
+        layer = unleash([site.skaha], slow, seed=1, only=r"^POST /skaha/v1/session$")["skaha"]
+        uuid = client.open(job_request(site, 0))
+        while not layer.done["slow"]:  # the first launch is on its way, slowly
+            time.sleep(0.05)
+        calm([site.skaha])
+        doc = client.sessions([uuid], timeout=60)[uuid]
+        assert doc["phase"] == "COMPLETED", messages(doc)
+        deadline = time.monotonic() + 30
+        while not layer.over["slow"]:  # ... and has been processed by now
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.0)  # a job started by it writes its log
+    runs = sorted((site.root / "skaha" / "logs").glob("*.log"))  # one per Skaha session made
+    assert len(runs) == 1, [run.read_text()[:200] for run in runs]

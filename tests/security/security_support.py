@@ -9,22 +9,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from worksteps.client import WorkstepsClient
-from worksteps.federation import Federation
 
-__all__ = [
-    "PUBLIC",
-    "Operation",
-    "fill",
-    "operations",
-    "wait_until_ended",
-]
+__all__ = ["PUBLIC", "Operation", "fill", "operations", "problem", "wait_until_ended"]
 
 # Public by design: liveness, where to sign in, and the template files (a starter notebook
 # that a Skaha session downloads without the user's token). Everything else needs a token.
@@ -89,13 +81,8 @@ def wait_until_ended(client: WorkstepsClient, execution: str, within: float = 60
     raise AssertionError(f"execution {execution} did not end within {within} s")
 
 
-def users(federation: Federation, *names: str) -> Iterator[WorkstepsClient]:
-    """A client per user name, each with a fresh token."""
-    for name in names:
-        yield WorkstepsClient(federation.gateway, federation.issuer.mint(name))
-
-
 def problem(response: httpx.Response) -> dict[str, Any]:
+    """The problem document of a refusal (and that it is one)."""
     assert response.headers["content-type"].startswith("application/problem+json"), response
     body: dict[str, Any] = response.json()
     return body

@@ -9,7 +9,8 @@ Invariants of the event relay:
 - A stream that breaks (cut, refused, or silent past ``relay_idle`` although the broker
   pings) is reopened after the last event relayed, with backoff, at most ``relay_retries``
   times in a row; each attempt is told to the client as an ``relay`` event without an id.
-- Every phase seen is handed to ``on_phase`` before it is relayed; the relay ends after the
+- Every phase relayed is then handed to ``on_phase`` (a reader of the execution learns it
+  from the broker itself meanwhile, see ``ExecutionService.get``); the relay ends after the
   session's final phase (the broker closes its stream then), and at once when a stream
   resumed after the final event ends empty (a client reconnecting after the end).
 """
@@ -116,9 +117,9 @@ async def relay_events(
                 if event.id is not None and event.id.isdigit():
                     cursor = int(event.id)
                 phase = _phase(event.data) if event.event == "phase" else None
-                if phase is not None:
-                    await on_phase(phase)
                 yield ServerSentEvent(data=event.data, event=event.event, id=event.id)
+                if phase is not None:  # after: the watchers need not wait for the database
+                    await on_phase(phase)
                 if phase in FINAL_PHASES:
                     return
             # Nothing final was relayed: resumed after the last event of a session that has

@@ -244,8 +244,11 @@ class ExecutionService:
 
     # --- reading ---------------------------------------------------------------------------
 
-    async def _own(self, principal: Principal, execution: str) -> ExecutionRecord:
-        record = await self.store.get(execution)
+    async def _own(
+        self, principal: Principal, execution: str, *, whole: bool = True
+    ) -> ExecutionRecord:
+        """The caller's execution, or 404; without its answers and offers unless ``whole``."""
+        record = await (self.store.get if whole else self.store.head)(execution)
         if record is None or not principal.may_see(record.owner):
             raise NotFound(f"No execution {execution}.", reason="execution-not-found")
         return record
@@ -293,7 +296,7 @@ class ExecutionService:
     ) -> AsyncIterator[ServerSentEvent]:
         """The chosen session's events (checked before the stream starts), through the one
         relay every watcher of the execution shares (:mod:`.broadcast`)."""
-        record = await self._own(principal, execution)
+        record = await self._own(principal, execution, whole=False)
         if record.broker is None or record.selected is None or record.state == "selecting":
             raise Conflict(
                 f"Execution {execution} has no session to follow: select an offer first.",

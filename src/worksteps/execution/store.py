@@ -159,6 +159,14 @@ class Store:
                     ],
                 )
 
+    async def head(self, execution: str) -> ExecutionRecord | None:
+        """The execution without its brokers' answers and offers (one query, not three)."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(select(ExecutionRow).where(ExecutionRow.id == execution))
+            ).first()
+        return None if row is None else _record(row)
+
     async def get(self, execution: str) -> ExecutionRecord | None:
         async with self.db.read() as conn:
             row = (

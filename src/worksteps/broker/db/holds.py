@@ -40,6 +40,7 @@ __all__ = [
     "HoldStore",
     "NewHold",
     "NewOfferSet",
+    "Since",
     "open_hold_store",
 ]
 
@@ -82,19 +83,21 @@ class NewOfferSet:
     components: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+Since = Callable[[], "int | None"]
+"""Where the changes to read begin (an earlier ``upto``), asked once the store is ready to
+read: placements wait for each other, and each moves it on."""
+
 Decide = Callable[[BookingChanges], NewOfferSet]
-"""Takes in the changes (every one of them: the next read starts at ``upto``), plans, and
-returns the offer set to store. Quick and without I/O: it may run in the store's thread, and
-more than once when an optimistic store has to read again."""
+"""Takes in the changes (every one of them: ``since()`` returns their ``upto`` afterwards),
+plans, and returns the offer set to store. Quick and without I/O: it may run in the store's
+thread, and more than once when an optimistic store has to read again."""
 
 
 class HoldStore(Protocol):
     """Where offers and their holds are kept (one per broker process, for one database)."""
 
-    async def place(
-        self, site: str, since: int | None, now: datetime, decide: Decide
-    ) -> NewOfferSet:
-        """Read ``site``'s bookings changed since ``since`` (``None``: all that count at
+    async def place(self, site: str, since: Since, now: datetime, decide: Decide) -> NewOfferSet:
+        """Read ``site``'s bookings changed since ``since()`` (``None``: all that count at
         ``now``), let ``decide`` make an offer set and store it. Its holds are stored only if
         no other hold of the site was stored since the read; otherwise the store reads the
         newer changes and calls ``decide`` again. Returns what was stored."""

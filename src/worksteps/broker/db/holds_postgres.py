@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs; used at this boundary only
 
-from worksteps.broker.db.holds import BookingChanges, Decide, NewOfferSet
+from worksteps.broker.db.holds import BookingChanges, Decide, NewOfferSet, Since
 from worksteps.broker.planner.ledger import StoredBooking
 from worksteps.broker.planner.model import Resources
 
@@ -125,14 +125,11 @@ class PostgresHoldStore:
             self._conn = None
             return await work(await self._connection())
 
-    async def place(
-        self, site: str, since: int | None, now: datetime, decide: Decide
-    ) -> NewOfferSet:
+    async def place(self, site: str, since: Since, now: datetime, decide: Decide) -> NewOfferSet:
         async def attempt(conn: asyncpg.Connection) -> NewOfferSet:
-            nonlocal since
             for _ in range(_OPTIMISTIC):
-                version, changes = await self._changes(conn, site, since, now)
-                made, since = decide(changes), changes.upto
+                version, changes = await self._changes(conn, site, since(), now)
+                made = decide(changes)
                 if not made.holds:
                     await self._add(conn, made)
                     return made
@@ -140,7 +137,7 @@ class PostgresHoldStore:
                     return made
             async with conn.transaction():
                 await conn.fetchval(_LOCK_SITE, site)
-                version, changes = await self._changes(conn, site, since, now)
+                version, changes = await self._changes(conn, site, since(), now)
                 made = decide(changes)
                 if not made.holds:
                     await self._add(conn, made)

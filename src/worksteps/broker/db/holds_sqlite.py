@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from worksteps.broker.db.holds import BookingChanges, Decide, NewOfferSet
+from worksteps.broker.db.holds import BookingChanges, Decide, NewOfferSet, Since
 from worksteps.broker.planner.ledger import StoredBooking
 from worksteps.broker.planner.model import Resources
 
@@ -108,9 +108,7 @@ class SqliteHoldStore:
     async def _in_thread(self, call: partial[T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, call)
 
-    async def place(
-        self, site: str, since: int | None, now: datetime, decide: Decide
-    ) -> NewOfferSet:
+    async def place(self, site: str, since: Since, now: datetime, decide: Decide) -> NewOfferSet:
         async with self._write_lock:
             return await self._in_thread(partial(self._place, site, since, now, decide))
 
@@ -120,11 +118,11 @@ class SqliteHoldStore:
 
     # -- in the store's thread -------------------------------------------------------------------
 
-    def _place(self, site: str, since: int | None, now: datetime, decide: Decide) -> NewOfferSet:
+    def _place(self, site: str, since: Since, now: datetime, decide: Decide) -> NewOfferSet:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            made = decide(self._changes(conn, site, since, now))
+            made = decide(self._changes(conn, site, since(), now))
             if made.holds and conn.execute(_BUMP, (site,)).rowcount == 0:
                 conn.execute(_NEW_SITE, (site,))
             self._insert(conn, made)
