@@ -31,10 +31,22 @@ class EngineSettings(BaseModel):
     poll_growth: float = Field(1.6, ge=1.0, le=4.0, description="Delay factor per idle poll.")
     jitter: float = Field(0.2, ge=0, le=1, description="Random spread of every delay (share).")
     retries: int = Field(
-        12, ge=0, le=100, description="Consecutive transient failures tolerated per step."
+        30,
+        ge=0,
+        le=1000,
+        description="Transient failures in a row tolerated per step (at the default delays, "
+        "about five minutes of a service failing every call).",
     )
     retry_base: float = Field(0.2, gt=0, le=60, description="First retry delay (s).")
     retry_max: float = Field(10.0, gt=0, le=3600, description="Longest retry delay (s).")
+    settle: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="After a launch whose answer was lost (a timeout, a reset connection), "
+        "seconds to wait before looking for the session it may have made: it is launched again "
+        "only if none is found by then (Skaha has no idempotency key).",
+    )
     stall_timeout: timedelta = Field(
         timedelta(minutes=30),
         gt=timedelta(0),

@@ -36,7 +36,6 @@ unreachable capabilities URL are transient).
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import threading
 import xml.etree.ElementTree as ET
@@ -56,6 +55,7 @@ from defusedxml import ElementTree as SafeET
 from .cadc_registry import REGISTRY, CadcRegistry
 from .errors import PermanentSiteError, SiteError, SiteNotFound, TransientSiteError, classify_status
 from .storage import StorageEntry, TransferPhase, TransferStatus
+from .threads import run_blocking
 
 __all__ = ["CadcRegistry", "CavernStorage"]
 
@@ -88,41 +88,43 @@ class _BoundedTimeout(requests.adapters.HTTPAdapter):
         return super().send(request, stream, self._timeout, verify, cert, proxies)
 
 
-def _status(exc: BaseException | None) -> int | None:
-    """The HTTP status behind ``exc``; vos often re-raises it as an errno-only OSError."""
+def _is_network(exc: BaseException) -> bool:
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return True
+    if isinstance(exc, RuntimeError) and "Cannot get content" in str(exc):
+        return True  # capabilities unreachable and not cached
+    return isinstance(exc, cadc_errors.TransferException)
+
+
+def _clue(exc: BaseException | None) -> int | str | None:
+    """What went wrong, from the nearest link of ``exc``'s chain that says: the HTTP status
+    (vos often re-raises it as an errno-only OSError) or ``"network"``.
+
+    The nearest wins: a timeout raised while a 409 was being handled is a timeout.
+    """
     while exc is not None:
         response = getattr(getattr(exc, "orig_exception", None), "response", None)
         response = response if response is not None else getattr(exc, "response", None)
         status = getattr(response, "status_code", None)
         if isinstance(status, int):
             return status
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-def _is_network(exc: BaseException | None) -> bool:
-    while exc is not None:
-        if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-            return True
-        if isinstance(exc, RuntimeError) and "Cannot get content" in str(exc):
-            return True  # capabilities unreachable and not cached
-        if isinstance(exc, cadc_errors.TransferException):
-            return True
+        if _is_network(exc):
+            return "network"
         nested = getattr(exc, "orig_exception", None)
         exc = nested if isinstance(nested, BaseException) else (exc.__cause__ or exc.__context__)
-    return False
+    return None
 
 
 def convert(operation: str, exc: BaseException) -> SiteError:
     """The site error for an exception raised by vos, cadcutils or requests."""
     message = str(exc).strip() or type(exc).__name__
-    status = _status(exc)
-    if status is None and isinstance(exc, OSError) and isinstance(exc.errno, int):
-        status = {errno.ENOENT: 404, errno.EEXIST: 409, errno.EACCES: 403}.get(exc.errno)
-        status = status or (exc.errno if 400 <= exc.errno < 600 else None)
-    if status is not None:
-        return classify_status(status)(SERVICE, operation, message, status)
-    if _is_network(exc):
+    clue = _clue(exc)
+    if clue is None and isinstance(exc, OSError) and isinstance(exc.errno, int):
+        clue = {errno.ENOENT: 404, errno.EEXIST: 409, errno.EACCES: 403}.get(exc.errno)
+        clue = clue or (exc.errno if 400 <= exc.errno < 600 else None)
+    if isinstance(clue, int):
+        return classify_status(clue)(SERVICE, operation, message, clue)
+    if clue == "network":
         return TransientSiteError(SERVICE, operation, message)
     return PermanentSiteError(SERVICE, operation, message)
 
@@ -232,7 +234,7 @@ class CavernStorage:
             except Exception as exc:
                 raise convert(operation, exc) from exc
 
-        return await asyncio.to_thread(guarded)
+        return await run_blocking(guarded)
 
     def _own(self, uri: str, what: str) -> None:
         if urlsplit(uri).netloc.replace("!", "~") != self.authority:

@@ -100,29 +100,39 @@ class HarborImages:
 
     # -- ImageRegistry ---------------------------------------------------------------------
     async def inspect(self, image: ImageRef) -> ImageInfo:
-        path = f"/projects/{image.project}/repositories/{_repo(image)}/artifacts/{image.reference}"
-        response = await self._rest("GET", path, "inspect", params={"with_tag": "true"}, ok=404)
-        if response.status_code == 200:
-            artifact = _json(response, "inspect")
-            with _reading("inspect"):
-                return ImageInfo(
-                    image,
-                    present=True,
-                    digest=str(artifact["digest"]),
-                    size=int(artifact["size"]),
-                    media_type=artifact.get("manifest_media_type"),
-                    architecture=(artifact.get("extra_attrs") or {}).get("architecture"),
-                    reference=self._reference(image, str(artifact["digest"])),
-                    pushed_at=_time(artifact.get("push_time")),
-                )
+        found = await self._artifact(image)
+        if found is not None:
+            return found
         manifest = await self._upstream_manifest(image)
         if manifest is None:
             return ImageInfo(image, present=False)
         return _info(image, manifest, present=False)
 
-    async def ensure_available(self, image: ImageRef) -> str | None:
-        if (await self.inspect(image)).present:
+    async def _artifact(self, image: ImageRef) -> ImageInfo | None:
+        """The artifact in this site's Harbor; None when it is not here."""
+        path = f"/projects/{image.project}/repositories/{_repo(image)}/artifacts/{image.reference}"
+        response = await self._rest("GET", path, "inspect", params={"with_tag": "true"}, ok=404)
+        if response.status_code != 200:
             return None
+        artifact = _json(response, "inspect")
+        with _reading("inspect"):
+            return ImageInfo(
+                image,
+                present=True,
+                digest=str(artifact["digest"]),
+                size=int(artifact["size"]),
+                media_type=artifact.get("manifest_media_type"),
+                architecture=(artifact.get("extra_attrs") or {}).get("architecture"),
+                reference=self._reference(image, str(artifact["digest"])),
+                pushed_at=_time(artifact.get("push_time")),
+            )
+
+    async def ensure_available(self, image: ImageRef) -> str | None:
+        # Each call may fail and fail the attempt: the upstream manifest of an earlier look
+        # (an estimate, a failed attempt) is reused, as only its existence matters here.
+        if await self._artifact(image) is not None:
+            return None
+        await self._upstream_manifest(image, reuse=True)
         if image.tag is None:
             raise PermanentSiteError(
                 SERVICE, "replicate", f"{image}: replication selects tags; give the tag too"

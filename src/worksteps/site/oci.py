@@ -21,7 +21,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import json
@@ -35,6 +34,7 @@ import requests
 
 from worksteps.site.errors import PermanentSiteError, TransientSiteError, classify_status
 from worksteps.site.images import DigestMismatch, ImageRef, ProgressCallback
+from worksteps.site.threads import run_blocking
 
 __all__ = [
     "MANIFEST_TYPES",
@@ -77,8 +77,11 @@ class OneShotRegistry:
         self._client = _oras_registry()(hostname=parts.netloc, insecure=parts.scheme == "http")
         self.base_url = base_url
         self.service = service
+        self.token_status: int | None = None
+        """The status of the token service's last answer (oras does not say why it failed)."""
         session = self._client.session
         session.request = functools.partial(session.request, timeout=timeout)
+        session.hooks["response"].append(self._note_token_answer)
         if credentials:
             self._client.auth.set_basic_auth(*credentials)
 
@@ -87,11 +90,27 @@ class OneShotRegistry:
         """oras' authentication state (``.token``: the registry token it obtained)."""
         return self._client.auth
 
+    def _note_token_answer(self, response: requests.Response, **_: Any) -> None:
+        if not response.url.startswith(self.base_url + "/v2/"):
+            self.token_status = response.status_code
+
     def do_request(
         self, url: str, method: str = "GET", headers: dict[str, str] | None = None
     ) -> requests.Response:
-        """One HTTP call through oras (which answers a Bearer challenge by itself)."""
-        response: requests.Response = self._client.do_request(url, method, headers=headers)
+        """One HTTP call through oras (which answers a Bearer challenge by itself).
+
+        oras raises the same ValueError whatever the token service answered; the status it
+        answered decides: 5xx and 429 are worth retrying, a refusal of the credentials is not.
+        """
+        self.token_status = None
+        try:
+            response: requests.Response = self._client.do_request(url, method, headers=headers)
+        except ValueError as exc:
+            status = self.token_status
+            message = f"token service: {exc} (HTTP {status})"
+            if status is not None and (status == 429 or status >= 500):
+                raise TransientSiteError(self.service, "authenticate", message, status) from exc
+            raise PermanentSiteError(self.service, "authenticate", message, 401) from exc
         return response
 
     def __enter__(self) -> OneShotRegistry:
@@ -210,12 +229,12 @@ async def stream_blobs(
 async def in_thread(service: str, operation: str, call: Callable[[], T]) -> T:
     """Run a blocking oras/requests call in a thread, converting its errors."""
     try:
-        return await asyncio.to_thread(call)
+        return await run_blocking(call)
     except requests.Timeout as exc:
         raise TransientSiteError(service, operation, f"timed out: {exc!r}") from exc
     except requests.RequestException as exc:
         raise TransientSiteError(service, operation, f"unreachable: {exc!r}") from exc
-    except ValueError as exc:  # oras: the token service refused the credentials
+    except ValueError as exc:  # oras, outside do_request: the credentials were refused
         raise PermanentSiteError(service, operation, str(exc), 401) from exc
 
 

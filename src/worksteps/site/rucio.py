@@ -20,12 +20,11 @@ Calls run in a worker thread, one at a time per adapter (the client is not threa
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import queue
 import re
 import shutil
 import tempfile
-import threading
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -42,6 +41,7 @@ from worksteps.site.errors import (
     classify_status,
 )
 from worksteps.site.staging import DID, Replica, StageRequest, StageState, StageStatus
+from worksteps.site.threads import run_blocking
 
 __all__ = ["RucioStaging"]
 
@@ -66,9 +66,10 @@ _PENDING_RULE_STATES = {"WAITING_APPROVAL", "INJECT", "SUSPENDED"}
 class _Client(Client):  # type: ignore[misc]
     """``rucio.client.Client`` with a private token cache and a hook on every response."""
 
-    def __init__(self, token_dir: str, on_response: Callable[[int], None], **kwargs: Any):
+    def __init__(self, token_dir: str, **kwargs: Any):
         self._token_dir = token_dir
-        self._on_response = on_response
+        self.last_status: int | None = None
+        """The HTTP status of the last answer (rucio-clients' errors do not always say)."""
         super().__init__(**kwargs)
 
     def _get_auth_tokens(self) -> tuple[None, str, str, str]:
@@ -92,7 +93,7 @@ class _Client(Client):  # type: ignore[misc]
         self._session = value
 
     def _record(self, response: requests.Response) -> None:
-        self._on_response(response.status_code)
+        self.last_status = response.status_code
 
 
 class RucioStaging:
@@ -133,9 +134,10 @@ class RucioStaging:
         }
         self._token_dir = tempfile.mkdtemp(prefix="worksteps-rucio-")
         weakref.finalize(self, shutil.rmtree, self._token_dir, ignore_errors=True)
-        self._client: _Client | None = None
-        self._thread_lock = threading.Lock()
-        self._last_status: int | None = None
+        # rucio-clients' Client is not thread-safe: each call takes an idle one (or makes one;
+        # they share the token through the token directory), so a hanging call holds up none
+        # of the others.
+        self._idle: queue.SimpleQueue[_Client] = queue.SimpleQueue()
 
     # -- DataStaging ----------------------------------------------------------------------
 
@@ -273,22 +275,25 @@ class RucioStaging:
     # -- plumbing -------------------------------------------------------------------------
 
     async def _call(self, operation: str, work: Callable[[_Client], T]) -> T:
-        return await asyncio.to_thread(self._run, operation, work)
+        return await run_blocking(self._run, operation, work)
 
     def _run(self, operation: str, work: Callable[[_Client], T]) -> T:
-        with self._thread_lock:
-            self._last_status = None
-            try:
-                if self._client is None:
-                    self._client = _Client(self._token_dir, self._remember, **self._client_args)
-                return work(self._client)
-            except SiteError:
-                raise
-            except (rucio_errors.RucioException, requests.RequestException) as exc:
-                raise _convert(exc, operation, self._last_status) from exc
-
-    def _remember(self, status: int) -> None:
-        self._last_status = status
+        try:
+            client = self._idle.get_nowait()
+        except queue.Empty:
+            client = None
+        try:
+            if client is None:
+                client = _Client(self._token_dir, **self._client_args)
+            client.last_status = None
+            return work(client)
+        except SiteError:
+            raise
+        except (rucio_errors.RucioException, requests.RequestException) as exc:
+            raise _convert(exc, operation, client.last_status if client else None) from exc
+        finally:
+            if client is not None:
+                self._idle.put(client)
 
 
 def _did(did: DID) -> dict[str, str]:

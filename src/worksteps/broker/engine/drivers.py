@@ -44,6 +44,11 @@ class Outcome:
 
 
 class Driver(Protocol):
+    repeatable: bool
+    """A second submit is harmless (it finds or reuses what the first made). When it is not, a
+    submit whose answer was lost is looked for (:meth:`recover`) only once the service has had
+    time to process it: see :attr:`~worksteps.broker.settings.EngineSettings.settle`."""
+
     settles_at_submit: bool
     """Poll at once after submitting: the operation is usually done by then (an area that
     exists, an image already at the site), so waiting ``poll_min`` would only add latency."""
@@ -70,6 +75,7 @@ def _input(step: StepView, key: str) -> Mapping[str, Any]:
 class AreaDriver:
     """The user's storage area for this session (idempotent: ensure, not create)."""
 
+    repeatable = True
     settles_at_submit = True
 
     async def submit(self, services: SiteServices, step: StepView) -> str:
@@ -90,6 +96,7 @@ class AreaDriver:
 class StageDriver:
     """A Rucio DID replicated to the site's storage element (a rule; resubmission finds it)."""
 
+    repeatable = True
     settles_at_submit = False
 
     def _request(self, step: StepView) -> StageRequest:
@@ -124,6 +131,7 @@ class StageDriver:
 class PlaceDriver:
     """Data copied into the user's area from a URL (or from a staged replica's URL)."""
 
+    repeatable = True
     settles_at_submit = False
 
     def _source(self, step: StepView) -> str:
@@ -166,6 +174,7 @@ class PlaceDriver:
 class ImageDriver:
     """The container image present at the site's registry (replicated when missing)."""
 
+    repeatable = True
     settles_at_submit = True
 
     async def submit(self, services: SiteServices, step: StepView) -> str:
@@ -194,8 +203,13 @@ class ImageDriver:
 
 
 class LaunchDriver:
-    """The Skaha session; its name is derived from the broker's session, so it can be found."""
+    """The Skaha session; its name is derived from the broker's session, so it can be found.
 
+    Skaha has no idempotency key: a launch repeated after a lost answer would run the session
+    twice, so it is not repeatable, and stopping deletes every session of that name.
+    """
+
+    repeatable = False
     settles_at_submit = False
 
     def _spec(self, step: StepView) -> SessionSpec:
@@ -248,14 +262,16 @@ class LaunchDriver:
         )
 
     async def cancel(self, services: SiteServices, step: StepView) -> None:
-        if step.ref:
+        found = await services.sessions.find(str(step.params["name"]))
+        for session_id in {step.ref, *(s.session_id for s in found)} - {None}:
             with contextlib.suppress(SiteNotFound):
-                await services.sessions.delete(step.ref)
+                await services.sessions.delete(str(session_id))
 
 
 class MonitorDriver:
     """Watches the running session until it ends by itself (a headless job finishing)."""
 
+    repeatable = True
     settles_at_submit = False
 
     async def submit(self, services: SiteServices, step: StepView) -> str:

@@ -15,7 +15,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from worksteps.broker.db.tables import BookingRow, SessionRow, StepRow
@@ -104,6 +104,9 @@ class Finisher:
             await self.fail(step, f"{step.key}: gave up after {failures} attempts: {exc}")
             return
         delay = min(self.cfg.retry_max, self.cfg.retry_base * 2 ** (failures - 1))
+        driver = DRIVERS.get(step.kind)
+        if step.state == "SUBMITTING" and driver and not driver.repeatable and _unsure(exc):
+            delay = max(delay, self.cfg.settle)  # it may yet be processed: look for it after
         async with self.engine.db.write() as conn:
             await conn.execute(
                 update(StepRow)
@@ -137,11 +140,18 @@ class Finisher:
         async with engine.db.read() as conn:
             steps = list(
                 await conn.execute(
-                    select(StepRow).where(StepRow.session == step.session, StepRow.ref.is_not(None))
+                    select(StepRow).where(
+                        StepRow.session == step.session,
+                        or_(
+                            StepRow.ref.is_not(None),
+                            and_(StepRow.kind == "launch", StepRow.started.is_not(None)),
+                        ),
+                    )
                 )
             )
         for found in steps:
-            if found.kind in ("launch", "place", "stage") and found.ref:
+            # a launch without a reference may still have made a session (its answer lost)
+            if found.kind in ("launch", "place", "stage"):
                 view = StepView(found.session, found.key, found.kind, found.params, found.ref)
                 with contextlib.suppress(SiteNotFound):
                     try:
@@ -173,6 +183,13 @@ class Finisher:
                 .values(state="DONE", finished=now, lease_until=None)
             )
             await _release_booking(conn, step.session)
+
+
+def _unsure(exc: BaseException) -> bool:
+    """Whether the failed call may have been done: no answer came (a timeout, a reset)."""
+    if isinstance(exc, TimeoutError):
+        return True
+    return isinstance(exc, TransientSiteError) and exc.status is None
 
 
 async def _release_booking(conn: AsyncConnection, session: str) -> None:

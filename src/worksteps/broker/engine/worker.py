@@ -257,8 +257,11 @@ class Engine:
         step.submitted = time.monotonic()
         outcome = None
         if driver.settles_at_submit:  # usually done already: a poll now saves a wait
-            outcome = await self._call(driver.poll(self.services, replace(view, ref=ref)))
-            step.polls += 1
+            try:
+                outcome = await self._call(driver.poll(self.services, replace(view, ref=ref)))
+                step.polls += 1
+            except (TransientSiteError, TimeoutError):
+                pass  # the submission stands: the next poll asks again
         now = _now()
         handed: list[Step] = []
         try:
@@ -270,11 +273,13 @@ class Engine:
                     step,
                     state="SUBMITTED",
                     ref=ref,
+                    failures=0,
                     interval=self.cfg.poll_min,
                     progressed=now,
                     next_at=now + timedelta(seconds=self.cfg.poll_min),
                 )
                 step.state, step.interval, step.progressed = "SUBMITTED", self.cfg.poll_min, now
+                step.failures = 0
                 if outcome is not None and (outcome.done or step.moved(outcome)):
                     handed = await self._record(conn, step, outcome, now)
         except StepGone:
@@ -321,6 +326,7 @@ class Engine:
                         return
                 outcome = await self._call(driver.poll(self.services, view))
                 step.polls += 1
+                step.failures = 0  # the budget is for failures in a row (written when next due)
                 now = _now()
                 age = time.monotonic() - step.submitted if step.submitted is not None else None
                 moved = step.moved(outcome)
