@@ -10,10 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from pydantic import SecretStr, ValidationError
 
 from loopback_support import Clock
 from worksteps.core.auth import AuthSettings, TokenVerifier
-from worksteps.core.errors import Unauthorized
+from worksteps.core.errors import Unauthorized, Unavailable
+from worksteps.core.service_token import ServiceClientSettings, ServiceToken
 from worksteps.core.serving import free_port, serve_in_thread
 from worksteps.emulators.oidc import (
     DevUser,
@@ -26,6 +28,7 @@ from worksteps.emulators.oidc import (
 from worksteps.emulators.oidc.signin import redirect_allowed, s256
 
 CALLBACK = "http://127.0.0.1:9999/signin/callback"
+SERVICE_SECRET = "s3cret-of-the-execution-service"
 
 
 @dataclass
@@ -50,7 +53,13 @@ def issuer() -> Iterator[Issuer]:
                 client_id="gateway",
                 name="Science Gateway",
                 redirect_prefixes=["http://127.0.0.1:9999/signin/"],
-            )
+            ),
+            OidcClient(
+                client_id="execution",
+                name="Execution service",
+                secret=SecretStr(SERVICE_SECRET),
+                service_roles=["admin"],
+            ),
         ],
         code_lifetime=60,
     )
@@ -192,6 +201,54 @@ def test_bad_token_requests(
     verifier = secrets.token_urlsafe(48)
     code = _sign_in(issuer, verifier)
     _oauth_error(_redeem(issuer, code, verifier, **overrides), error, status)
+
+
+async def test_a_service_gets_a_token_of_its_own_with_its_secret(issuer: Issuer) -> None:
+    settings = AuthSettings(issuer=issuer.issuer.issuer, jwks_refresh=0)
+    url = f"{issuer.url}/token"
+    async with httpx.AsyncClient() as client:
+        token = ServiceToken(
+            ServiceClientSettings(
+                token_url=url, client_id="execution", client_secret=SecretStr(SERVICE_SECRET)
+            ),
+            client,
+        )
+        headers = await token.headers()
+        assert await token.headers() == headers  # kept until shortly before it expires
+        # client_secret_post works too
+        form = {"grant_type": "client_credentials", "client_id": "execution"}
+        answer = await client.post(url, data=form | {"client_secret": SERVICE_SECRET})
+        assert answer.status_code == 200 and "id_token" not in answer.json()
+    principal = await TokenVerifier(settings).verify(headers["Authorization"].split()[1])
+    assert (principal.subject, principal.admin) == ("execution", True)
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret"),
+    [("execution", "wrong"), ("execution", ""), ("gateway", "anything"), ("nobody", "x")],
+)
+async def test_a_wrong_secret_or_a_public_client_gets_no_service_token(
+    issuer: Issuer, client_id: str, secret: str
+) -> None:
+    url = f"{issuer.url}/token"
+    async with httpx.AsyncClient() as client:
+        form = {"grant_type": "client_credentials"}
+        answer = await client.post(url, data=form, auth=(client_id, secret))
+        body = _oauth_error(answer, "invalid_client", 401)
+        assert not secret or secret not in body["error_description"]
+        token = ServiceToken(
+            ServiceClientSettings(
+                token_url=url, client_id=client_id, client_secret=SecretStr(secret)
+            ),
+            client,
+        )
+        with pytest.raises(Unavailable):
+            await token.headers()
+
+
+def test_a_public_client_needs_a_redirect_prefix() -> None:
+    with pytest.raises(ValidationError, match="redirect prefix"):
+        OidcClient(client_id="lost")
 
 
 def test_the_token_endpoint_wants_a_form(issuer: Issuer) -> None:

@@ -7,10 +7,24 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from execution_support import Broker, ServeExecution, notebook, site_entry, wait_until
+from execution_support import (
+    Broker,
+    BrokerDatabase,
+    ServeExecution,
+    notebook,
+    site_entry,
+    start_broker,
+    wait_until,
+)
+from pydantic import SecretStr
 
+from worksteps.core.auth import AuthSettings
 from worksteps.core.clock import utcnow
 from worksteps.core.database import Database
+from worksteps.core.service_token import ServiceClientSettings
+from worksteps.core.serving import free_port, serve_in_thread
+from worksteps.emulators.oidc import LocalIssuer, OidcClient, SignInConfig
+from worksteps.emulators.oidc import create_app as create_issuer_app
 from worksteps.execution.store import Store
 
 
@@ -74,3 +88,49 @@ def test_unfinished_work_is_finished_at_start_up(
         if offer["offer"] != cut_offer["offer"]:
             assert brokers[offer["site"]].phase(offer["offer"]) == "REJECTED"
             assert offer["state"] in ("rejected", "expired"), offer
+
+
+def test_a_restarted_service_follows_sessions_with_its_own_token(
+    broker_database: BrokerDatabase, serve_execution: ServeExecution
+) -> None:
+    """Brokers that check tokens: after a restart no user's token is at hand, so the
+    follower goes with the service's own (client credentials at the issuer)."""
+    port = free_port()
+    issuer = LocalIssuer(f"http://127.0.0.1:{port}")
+    secret = "the-execution-service-secret"
+    sign_in = SignInConfig(
+        clients=[
+            OidcClient(client_id="execution", secret=SecretStr(secret), service_roles=["admin"])
+        ]
+    )
+    auth = AuthSettings(issuer=issuer.issuer, jwks_refresh=0)
+    own = ServiceClientSettings(
+        token_url=f"{issuer.issuer}/token", client_id="execution", client_secret=secret
+    )
+    alice = {"Authorization": f"Bearer {issuer.mint('alice')}"}
+    with serve_in_thread(create_issuer_app(issuer, sign_in), port=port):
+        broker = start_broker("site-a", broker_database("site-a"), 8, 32, auth=auth)
+        try:
+            sites = [site_entry("site-a", broker.url)]
+            first = serve_execution(sites, auth=auth, service_client=own)
+            with first.client(alice) as client:
+                made = client.post("/executions", json={"request": notebook(2, 4)}).json()
+                offer = made["offers"][0]["offer"]
+                chosen = client.post(f"/executions/{made['id']}/select", json={"offer": offer})
+                assert chosen.status_code == 200, chosen.text
+            first.served.stop()
+            cancel = {"kind": "uri:enum-value-update", "path": "phase", "value": "CANCELLED"}
+            answer = broker.client.post(f"/sessions/{offer}", json=cancel, headers=alice)
+            assert answer.status_code == 200, answer.text
+            second = serve_execution(sites, auth=auth, service_client=own)
+            with second.client(alice) as client:
+                record = wait_until(
+                    lambda: (
+                        (r := client.get(f"/executions/{made['id']}/provenance")).status_code == 200
+                        and r.json()
+                    ),
+                    timeout=10,
+                )
+            assert record["activity"]
+        finally:
+            broker.stop()

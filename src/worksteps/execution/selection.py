@@ -161,23 +161,24 @@ class OfferChoice:
         others = [o for o in record.offers if o.uuid != chosen.uuid and o.state == "offered"]
         await self._reject(record, others, headers)
 
-    async def reconcile(self, record: ExecutionRecord) -> str | None:
+    async def reconcile(self, record: ExecutionRecord, headers: dict[str, str]) -> str | None:
         """A selection cut short (the service stopped between ACCEPT and recording it): ask
         the broker what became of the offer and finish or undo the selection. The broker URL
-        when the offer was accepted; None otherwise (or when the broker cannot be asked)."""
+        when the offer was accepted; None otherwise (or when the broker cannot be asked).
+        ``headers``: the service's own credentials (no user is there)."""
         chosen = record.offer(record.selected) if record.selected else None
         if chosen is None:
             await self.store.move(record.id, ["selecting"], "offered", utcnow(), selected=None)
             return None
         broker = next(b.url for b in record.brokers if b.site == chosen.site)
         try:
-            doc = await session_status(self.client, self.settings, broker, chosen.uuid, {})
+            doc = await session_status(self.client, self.settings, broker, chosen.uuid, headers)
         except BrokerError:
             return None
         if doc["phase"] in ("OFFERED", "REJECTED", "EXPIRED"):
             await self.store.move(record.id, ["selecting"], "offered", utcnow(), selected=None)
             return None
-        await self._accepted(record, chosen, broker, doc, {})
+        await self._accepted(record, chosen, broker, doc, headers)
         return broker
 
     async def cancel(self, record: ExecutionRecord, headers: dict[str, str]) -> None:

@@ -29,8 +29,9 @@ from worksteps.core.auth import Principal
 from worksteps.core.clock import utcnow
 from worksteps.core.database import Database
 from worksteps.core.errors import Conflict, NotFound, Unavailable
+from worksteps.core.service_token import ServiceToken
 from worksteps.execution.broadcast import Broadcasts
-from worksteps.execution.brokers import BrokerError
+from worksteps.execution.brokers import BrokerError, broker_client
 from worksteps.execution.fanout import BrokerAnswer, fan_out, set_phases
 from worksteps.execution.intake import take_in
 from worksteps.execution.ranking import rank_offers
@@ -88,17 +89,21 @@ class ExecutionService:
         self._db = Database(self.settings.database_url)
         self._store = Store(self._db)
         await self._store.migrate()
-        self._client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=500, max_keepalive_connections=50)
+        self._client = broker_client(
+            [site.url for site in self.registry.sites.values()],
+            httpx.Limits(max_connections=500, max_keepalive_connections=50),
         )
-        self._tracker = SessionTracker(self.settings, self._store, self._client)
+        own = self.settings.service_client
+        service = ServiceToken(own, self._client) if own else None
+        self._tracker = SessionTracker(self.settings, self._store, self._client, service)
         self._choice = OfferChoice(self.settings, self._store, self._client, self._tracker)
         for record in await self.store.unfinished():
             if record.state == "ended":
                 await self.tracker.write_provenance(record.id)
             elif record.state == "selecting" and record.selected:
                 full = await self.store.get(record.id)
-                if full is not None and (broker := await self.choice.reconcile(full)):
+                headers = await self.tracker.headers({})
+                if full is not None and (broker := await self.choice.reconcile(full, headers)):
                     self._follow(record.id, broker, record.selected, {})
             elif record.broker and record.selected:
                 self._follow(record.id, record.broker, record.selected, {})

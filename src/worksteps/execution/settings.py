@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worksteps.core.auth import AuthSettings
+from worksteps.core.service_token import ServiceClientSettings
 from worksteps.execution.registry import Site
 
 __all__ = ["ExecutionSettings", "RankingSettings", "RateLimitSettings"]
@@ -64,6 +65,12 @@ class ExecutionSettings(BaseSettings):
         default_factory=list, description="Brokers given inline, beside those of sites_file."
     )
     auth: AuthSettings = Field(description="How callers' bearer tokens are checked.")
+    service_client: ServiceClientSettings | None = Field(
+        None,
+        description="The service's own client at the issuer (client credentials): it follows "
+        "chosen sessions with its own token, so that they are followed after a restart and "
+        "after the user's token expires. Brokers must let its roles read every session.",
+    )
     deadline: float = Field(
         10.0, gt=0, le=300, description="Default seconds every broker has to answer (per call)."
     )

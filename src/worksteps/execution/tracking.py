@@ -19,6 +19,8 @@ from pydantic import ValidationError
 from sse_starlette import ServerSentEvent
 
 from worksteps.core.clock import utcnow
+from worksteps.core.errors import Unavailable
+from worksteps.core.service_token import ServiceToken
 from worksteps.execution.brokers import BrokerError, BrokerRefused
 from worksteps.execution.relay import FINAL_PHASES, relay_events, session_status
 from worksteps.execution.settings import ExecutionSettings
@@ -33,11 +35,27 @@ log = logging.getLogger(__name__)
 
 class SessionTracker:
     def __init__(
-        self, settings: ExecutionSettings, store: Store, client: httpx.AsyncClient
+        self,
+        settings: ExecutionSettings,
+        store: Store,
+        client: httpx.AsyncClient,
+        service: ServiceToken | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.client = client
+        self.service = service
+
+    async def headers(self, user: dict[str, str]) -> dict[str, str]:
+        """Credentials for following: the service's own token when it has a client at the
+        issuer (a user's token expires, and is gone after a restart), else ``user``'s."""
+        if self.service is None:
+            return user
+        try:
+            return await self.service.headers()
+        except Unavailable:
+            log.warning("no service token; following with the user's credentials")
+            return user
 
     async def observe(self, execution: str, doc: dict[str, Any]) -> None:
         """Keep a session document read from the broker; record the end when it is final."""
@@ -96,11 +114,24 @@ class SessionTracker:
         while True:
             try:
                 doc = await session_status(
-                    self.client, self.settings, broker, session, headers, self.settings.follow_wait
+                    self.client,
+                    self.settings,
+                    broker,
+                    session,
+                    await self.headers(headers),
+                    self.settings.follow_wait,
                 )
             except BrokerRefused as exc:
                 if exc.status == 404:
                     log.warning("session %s is gone at %s; no longer followed", session, broker)
+                    return
+                if exc.status == 401 and self.service is None:
+                    log.warning(
+                        "session %s at %s: no credentials to follow it with (configure the "
+                        "service's client at the issuer); no longer followed",
+                        session,
+                        broker,
+                    )
                     return
                 doc = None
             except BrokerError:

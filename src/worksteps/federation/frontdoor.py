@@ -11,9 +11,11 @@ import secrets
 from pathlib import Path
 
 import yaml
+from pydantic import SecretStr
 
 from worksteps.core.auth import AuthSettings
 from worksteps.core.database import Database
+from worksteps.core.service_token import ServiceClientSettings
 from worksteps.core.serving import ServedApp, start_in_thread
 from worksteps.editor.fetch import Fetcher
 from worksteps.editor.service import EditorService
@@ -32,14 +34,26 @@ from worksteps.federation.config import FederationConfig
 from worksteps.gateway.app import create_app as create_gateway
 from worksteps.gateway.settings import GatewaySettings
 
-__all__ = ["CLI_CLIENT", "GATEWAY_CLIENT", "serve_gateway", "serve_issuer", "write_sites_file"]
+__all__ = [
+    "CLI_CLIENT",
+    "EXECUTION_CLIENT",
+    "GATEWAY_CLIENT",
+    "serve_gateway",
+    "serve_issuer",
+    "write_sites_file",
+]
 
 GATEWAY_CLIENT = "worksteps-gateway"
 CLI_CLIENT = "worksteps-cli"
+EXECUTION_CLIENT = "worksteps-execution"
 
 
-def serve_issuer(config: FederationConfig, issuer: LocalIssuer, gateway: str) -> ServedApp:
-    """The development sign-in: the federation's users, the gateway and the CLI as clients."""
+def serve_issuer(
+    config: FederationConfig, issuer: LocalIssuer, gateway: str, data: Path
+) -> ServedApp:
+    """The development sign-in: the federation's users, the gateway and the CLI as clients,
+    and the execution service as a confidential client of its own (an admin: it follows
+    every user's sessions)."""
     sign_in = SignInConfig(
         users=[DevUser(name=u.name, display=u.display, roles=u.roles) for u in config.users],
         clients=[
@@ -53,6 +67,12 @@ def serve_issuer(config: FederationConfig, issuer: LocalIssuer, gateway: str) ->
                 name="worksteps command line",
                 redirect_prefixes=["http://127.0.0.1/callback"],
                 loopback_any_port=True,
+            ),
+            OidcClient(
+                client_id=EXECUTION_CLIENT,
+                name="Worksteps execution service",
+                secret=SecretStr(_secret(data, "execution-client-secret")),
+                service_roles=["admin"],
             ),
         ],
     )
@@ -93,9 +113,10 @@ def write_sites_file(path: Path, config: FederationConfig, brokers: dict[str, st
     path.write_text(yaml.safe_dump({"sites": sites}, sort_keys=False), encoding="utf-8")
 
 
-def _cookie_secret(data: Path) -> str:
-    """A random secret kept in the data directory, so sign-ins survive a restart."""
-    path = data / "cookie-secret"
+def _secret(data: Path, name: str) -> str:
+    """A random secret kept in the data directory, so that it survives a restart (sign-ins
+    for the cookie secret, the service's client for its client secret)."""
+    path = data / name
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     secret = secrets.token_urlsafe(48)
@@ -133,6 +154,11 @@ def serve_gateway(
         sites_file=sites_file,
         auth=auth,
         editor_urls=[api],
+        service_client=ServiceClientSettings(
+            token_url=f"{issuer.issuer}/token",
+            client_id=EXECUTION_CLIENT,
+            client_secret=SecretStr(_secret(data, "execution-client-secret")),
+        ),
     )
     execution = ExecutionService(execution_settings, build_registry(execution_settings))
     settings = GatewaySettings(
@@ -140,7 +166,7 @@ def serve_gateway(
         client_id=GATEWAY_CLIENT,
         cli_client_id=CLI_CLIENT,
         base_url=gateway,
-        cookie_secret=_cookie_secret(data),
+        cookie_secret=_secret(data, "cookie-secret"),
     )
     app = create_gateway(settings, editor=editor, execution=execution)
     port = int(gateway.rsplit(":", 1)[1])

@@ -200,7 +200,7 @@ def start_federation(config: FederationConfig) -> Federation:
     gateway = f"http://{config.host}:{config.port or free_port(config.host)}"
     issuer_port = free_port(config.host)
     issuer = LocalIssuer(f"http://{config.host}:{issuer_port}", key_file=data / "issuer-key.json")
-    issuer_served = serve_issuer(config, issuer, gateway)
+    issuer_served = serve_issuer(config, issuer, gateway, data)
     shared: SharedServices | None = None
     try:
         shared = start_shared_services(

@@ -5,6 +5,7 @@ The sign-in is the OAuth 2.0 authorization-code flow with PKCE (S256), for publi
     GET  /authorize   a server-rendered page listing the configured development users
     POST /authorize   the chosen user: a one-time code, sent back to the client's redirect_uri
     POST /token       code + code_verifier -> access_token, id_token (RFC 6749 §4.1.3)
+    POST /token       client_credentials: a confidential client's own token (RFC 6749 §4.4)
 
 Errors follow RFC 6749: when the client or its redirect_uri cannot be trusted the user sees a
 page and nobody is redirected (§4.1.2.1); other authorization errors go back to the client as
@@ -15,11 +16,13 @@ There are no passwords, so :class:`~worksteps.emulators.oidc.signin.SignInConfig
 
 from __future__ import annotations
 
+import base64
+import hmac
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -120,9 +123,13 @@ def create_app(
             "authorization_endpoint": f"{base}/authorize",
             "token_endpoint": f"{base}/token",
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": ["authorization_code", "client_credentials"],
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["none"],
+            "token_endpoint_auth_methods_supported": [
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ],
             "scopes_supported": ["openid", "profile"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -183,17 +190,41 @@ def create_app(
             return _back(params, error="temporarily_unavailable", error_description="Try again.")
         return _back(params, code=code)
 
+    def service_token(request: Request, params: dict[str, str]) -> JSONResponse:
+        """RFC 6749 §4.4: a confidential client's token for itself."""
+        client_id, secret = _client_secret(request.headers.get("authorization"), params)
+        client = config.client(client_id)
+        if client is None or client.secret is None or secret is None:
+            return _token_error("invalid_client", "Client authentication failed.", status=401)
+        expected = client.secret.get_secret_value().encode()
+        if not hmac.compare_digest(expected, secret.encode()):
+            return _token_error("invalid_client", "Client authentication failed.", status=401)
+        lifetime = config.token_lifetime
+        access = issuer.mint(
+            client.client_id,
+            audience=client.audience,
+            roles=client.service_roles,
+            lifetime=lifetime,
+            extra={"name": client.name or client.client_id, "client_id": client.client_id},
+        )
+        body = {"access_token": access, "token_type": "Bearer", "expires_in": int(lifetime)}
+        return JSONResponse(body, headers=_NO_STORE)
+
     @app.post("/token")
     async def token(request: Request) -> JSONResponse:
         if not request.headers.get("content-type", "").startswith(_FORM):
             return _token_error("invalid_request", f"Send the parameters as {_FORM}.")
         form = await request.form()
         params = {k: v for k, v in form.items() if isinstance(v, str)}
+        if params.get("grant_type") == "client_credentials":
+            return service_token(request, params)
         client = config.client(params.get("client_id", ""))
         if client is None:
             return _token_error("invalid_client", "Unknown client_id.", status=401)
         if params.get("grant_type") != "authorization_code":
-            return _token_error("unsupported_grant_type", "Only authorization_code is supported.")
+            return _token_error(
+                "unsupported_grant_type", "Use authorization_code, or client_credentials."
+            )
         missing = [k for k in ("code", "code_verifier", "redirect_uri") if not params.get(k)]
         if missing:
             return _token_error("invalid_request", f"Missing: {', '.join(missing)}.")
@@ -245,6 +276,18 @@ def _back(params: dict[str, str], **answer: str) -> RedirectResponse:
     parts = urlsplit(params["redirect_uri"])
     query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), *answer.items()])
     return RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=303)
+
+
+def _client_secret(header: str | None, params: dict[str, str]) -> tuple[str, str | None]:
+    """The client's id and secret: HTTP Basic (RFC 6749 §2.3.1), else the form's fields."""
+    if header and header[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(header[6:], validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return "", None
+        client_id, _, secret = decoded.partition(":")
+        return unquote_plus(client_id), unquote_plus(secret)
+    return params.get("client_id", ""), params.get("client_secret")
 
 
 def _token_error(error: str, description: str, *, status: int = 400) -> JSONResponse:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 __all__ = [
     "AuthorizationCodes",
@@ -60,9 +60,19 @@ class OidcClient(BaseModel):
     client_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     name: str = Field("", max_length=100, description="Shown on the sign-in page.")
     redirect_prefixes: list[str] = Field(
-        min_length=1, description="Allowed redirect URIs: scheme://host:port/path prefixes."
+        default_factory=list,
+        description="Allowed redirect URIs: scheme://host:port/path prefixes (a public "
+        "client needs one at least).",
     )
     audience: str = Field("worksteps", description="The access token's `aud`.")
+    secret: SecretStr | None = Field(
+        None,
+        description="A confidential client (a service): it may use the client-credentials "
+        "grant with this secret, and gets a token for itself, not for a user.",
+    )
+    service_roles: list[str] = Field(
+        default_factory=list, description="The `roles` of a confidential client's own tokens."
+    )
     loopback_any_port: bool = Field(
         False,
         description="A native app (the CLI): a prefix on http://127.0.0.1 or http://[::1] "
@@ -71,6 +81,8 @@ class OidcClient(BaseModel):
 
     @model_validator(mode="after")
     def _prefixes_are_urls(self) -> OidcClient:
+        if not self.redirect_prefixes and self.secret is None:
+            raise ValueError("a public client needs at least one redirect prefix")
         for prefix in self.redirect_prefixes:
             parts = urlsplit(prefix)
             if parts.scheme not in ("http", "https") or not parts.hostname:
