@@ -169,8 +169,10 @@ def test_an_expired_offer_cannot_be_selected(
             assert problem["reason"] == "offer-expired"
             assert offer["offer"] in problem["detail"] and "expired" in problem["detail"]
             view = client.get(f"/executions/{body['id']}").json()
-            assert view["state"] == "offered"
+            assert view["state"] == "expired"  # nothing is left to select
             assert all(o["expired"] and o["state"] == "expired" for o in view["offers"])
+            listed = client.get("/executions").json()["executions"]
+            assert [e["state"] for e in listed if e["id"] == body["id"]] == ["expired"]
         assert broker.faults.count("POST", r"^/sessions/") == 0  # the broker was not asked
     finally:
         broker.stop()

@@ -167,7 +167,7 @@ def execution_router(
         principal: caller, limit: int = Query(100, ge=1, le=1000)
     ) -> dict[str, Any]:
         records = await service.executions(principal, limit)
-        return {"executions": [summary_view(r) for r in records]}
+        return {"executions": [summary_view(r, utcnow()) for r in records]}
 
     @router.get("/executions/{execution}", summary="One execution (long-poll with wait)")
     async def get_execution(

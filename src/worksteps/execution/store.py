@@ -13,12 +13,12 @@ Execution states::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from worksteps.core.database import Database
 from worksteps.core.migrations import upgrade
@@ -79,9 +79,18 @@ class ExecutionRecord:
     provenance: dict[str, Any] | None = None
     brokers: list[BrokerRecord] = field(default_factory=list)
     offers: list[OfferRecord] = field(default_factory=list)
+    offers_until: datetime | None = None
+    """When the last offer still open expires (read by :meth:`Store.get` and
+    :meth:`Store.owned`; None: no open offer, or not read)."""
 
     def offer(self, uuid: str) -> OfferRecord | None:
         return next((o for o in self.offers if o.uuid == uuid), None)
+
+    def lapsed(self, now: datetime) -> bool:
+        """Offered, and every open offer has expired: nothing is left to select."""
+        return (
+            self.state == "offered" and self.offers_until is not None and self.offers_until <= now
+        )
 
 
 _EXECUTION_FIELDS = [
@@ -193,15 +202,24 @@ class Store:
                 OfferRecord(o.uuid, o.site, o.rank, o.state, o.expires, o.summary, o.error)
                 for o in offers
             ]
+        open_until = [o.expires for o in record.offers if o.state == "offered" and o.expires]
+        record.offers_until = max(open_until, default=None)
         return record
 
     async def owned(self, owner: str | None, limit: int) -> list[ExecutionRecord]:
         """Newest first; ``owner`` None: everyone's."""
-        query = select(ExecutionRow).order_by(ExecutionRow.created.desc()).limit(limit)
+        until = (
+            select(func.max(OfferRow.expires))
+            .where(OfferRow.execution == ExecutionRow.id, OfferRow.state == "offered")
+            .scalar_subquery()
+            .label("offers_until")
+        )
+        query = select(ExecutionRow, until).order_by(ExecutionRow.created.desc()).limit(limit)
         if owner is not None:
             query = query.where(ExecutionRow.owner == owner)
         async with self.db.read() as conn:
-            return [_record(row) for row in await conn.execute(query)]
+            rows = await conn.execute(query)
+            return [replace(_record(row), offers_until=row.offers_until) for row in rows]
 
     async def unfinished(self) -> list[ExecutionRecord]:  # at start-up
         """Executions left unfinished: a selection under way, a session to follow, or an

@@ -33,11 +33,13 @@ def _offer(offer: OfferRecord, now: datetime) -> dict[str, Any]:
     }
 
 
-def summary_view(record: ExecutionRecord) -> dict[str, Any]:
+def summary_view(record: ExecutionRecord, now: datetime) -> dict[str, Any]:
+    """The execution in a list. An offered one whose offers have all expired shows as
+    ``expired``: nothing is left to select (its stored state moves no more)."""
     return {
         "id": record.id,
         "owner": record.owner,
-        "state": record.state,
+        "state": "expired" if record.lapsed(now) else record.state,
         "created": _instant(record.created),
         "modified": _instant(record.modified),
         "workstep": record.workstep,
@@ -65,7 +67,7 @@ def execution_view(
         if broker.late is not None:
             item["late"] = broker.late
         brokers.append(item)
-    view: dict[str, Any] = summary_view(record) | {
+    view: dict[str, Any] = summary_view(record, now) | {
         "deadline": record.deadline,
         "request": record.request,
         "brokers": brokers,

@@ -76,7 +76,7 @@ def execution_pages(
         return gateway_state(request).pages.render(
             request,
             "executions/list.html",
-            executions=[summary_view(r) for r in records],
+            executions=[summary_view(r, utcnow()) for r in records],
             can_recreate=editor is not None,
         )
 
