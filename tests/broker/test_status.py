@@ -120,3 +120,45 @@ def test_event_stream_of_an_ended_session_ends_after_its_final_phase(
             "GET", f"/sessions/{uuid}/events", headers={"Last-Event-ID": "2"}
         ) as after_end:
             assert not [x for x in after_end.iter_lines() if x.startswith("data:")]
+
+
+def _stream_lines(client: httpx.Client, url: str, headers: dict[str, str]) -> list[str]:
+    """All the lines of an event stream; a read timeout (no ping within 5 s: pings come every
+    10 s) means the server did not end it."""
+    with client.stream("GET", url, headers=headers, timeout=httpx.Timeout(10, read=5)) as live:
+        assert live.status_code == 200
+        return list(live.iter_lines())
+
+
+def test_event_stream_past_the_last_event_of_an_ended_session_ends_at_once(
+    broker: RunningBroker, make_request: Callable[..., dict[str, Any]]
+) -> None:
+    uuid = broker.offers(make_request())["offers"][0]["meta"]["uuid"]
+    broker.update(uuid, "ACCEPTED")
+    broker.update(uuid, "CANCELLED")
+    for url, headers in (
+        (f"/sessions/{uuid}/events?after=2", {}),
+        (f"/sessions/{uuid}/events?after=99", {}),
+        (f"/sessions/{uuid}/events", {"Last-Event-ID": "99"}),
+    ):
+        started = time.monotonic()
+        lines = _stream_lines(broker.client, url, headers)
+        assert not [x for x in lines if x.startswith("data:")], (url, lines)
+        assert time.monotonic() - started < 2, url
+
+
+def test_event_stream_past_the_last_event_ends_when_the_session_ends(
+    broker: RunningBroker, make_request: Callable[..., dict[str, Any]]
+) -> None:
+    """Its final phase event is not sent (the client asked for later ones), but the stream
+    still ends with the session."""
+    uuid = broker.offers(make_request())["offers"][0]["meta"]["uuid"]
+    timer = threading.Timer(0.5, lambda: broker.update(uuid, "REJECTED"))
+    timer.start()
+    with httpx.Client(base_url=broker.url) as client:
+        started = time.monotonic()
+        lines = _stream_lines(client, f"/sessions/{uuid}/events?after=10", {})
+    timer.join()
+    assert not [x for x in lines if x.startswith("data:")], lines
+    assert time.monotonic() - started < 3
+    assert broker.session(uuid)["phase"] == "REJECTED"

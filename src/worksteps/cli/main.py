@@ -16,6 +16,7 @@ from worksteps.cli.services import register as register_services
 from worksteps.cli.settings_file import invalid, read_mapping
 from worksteps.cli.up import up
 from worksteps.cli.user import register
+from worksteps.core.serving import GRACE
 from worksteps.schema.isotime import IsoTimeError, parse_duration
 
 __all__ = ["app"]
@@ -90,7 +91,13 @@ def serve_broker(
     except ValidationError as exc:
         raise invalid("broker settings", exc) from None
     typer.echo(f"Execution Broker for site {settings.site} on http://{host}:{port}/docs")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=GRACE,
+    )
 
 
 @serve.command("site")
@@ -124,7 +131,13 @@ def serve_site(
             f"  images: {harbor}/skaha/terminal:1.1.2 (cached), "
             f"{harbor}/skaha/astroml:24.07 (upstream); Rucio scope 'demo'"
         )
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_graceful_shutdown=GRACE,
+        )
     finally:
         rig.stop()
 

@@ -16,6 +16,7 @@ import uvicorn
 from pydantic import BaseModel, ValidationError
 
 from worksteps.cli.settings_file import fail, invalid, read_mapping
+from worksteps.core.serving import GRACE
 
 __all__ = ["register"]
 
@@ -44,7 +45,13 @@ def serve_editor(host: Host = "127.0.0.1", port: int = 8081, config: Config = No
 
     settings = _settings(EditorSettings, config)
     typer.echo(f"Workstep Editor on http://{host}:{port}/docs")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=GRACE,
+    )
 
 
 def serve_execution(host: Host = "127.0.0.1", port: int = 8083, config: Config = None) -> None:
@@ -54,7 +61,13 @@ def serve_execution(host: Host = "127.0.0.1", port: int = 8083, config: Config =
 
     settings = _settings(ExecutionSettings, config)
     typer.echo(f"Workstep Execution on http://{host}:{port}/docs")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=GRACE,
+    )
 
 
 def serve_gateway(host: Host = "127.0.0.1", port: int = 8080, config: Config = None) -> None:
@@ -91,7 +104,7 @@ def serve_gateway(host: Host = "127.0.0.1", port: int = 8080, config: Config = N
     execution = ExecutionService(execution_settings, registry)
     typer.echo(f"Science Gateway on http://{host}:{port}/ (API: /api, /docs)")
     app = create_app(gateway, editor=editor, execution=execution)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=GRACE)
 
 
 def register(serve: typer.Typer) -> None:

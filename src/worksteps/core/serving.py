@@ -15,7 +15,11 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["ServedApp", "free_port", "serve_in_thread", "start_in_thread"]
+__all__ = ["GRACE", "ServedApp", "free_port", "serve_in_thread", "start_in_thread"]
+
+GRACE = 5
+"""Seconds a stopping service gives open requests (event streams, long-polls) to end before
+they are cut (uvicorn waits for ever by default)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:

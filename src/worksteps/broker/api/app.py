@@ -1,4 +1,5 @@
-"""The broker application: one lifespan that migrates, sweeps expired offers and shuts down."""
+"""The broker application: one lifespan that migrates, sweeps expired offers, watches for the
+server's stop (see :mod:`worksteps.broker.api.stopping`) and shuts down."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 
 from worksteps.broker.api.access import BrokerAccess
+from worksteps.broker.api.openapi import describe_broker
 from worksteps.broker.api.routes import router
 from worksteps.broker.api.state import BrokerState
 from worksteps.broker.api.status import router as status_router
+from worksteps.broker.api.stopping import watch_for_stop
 from worksteps.broker.db.migrate import upgrade
 from worksteps.broker.engine.worker import Engine
 from worksteps.broker.estimates import Estimator
@@ -95,7 +98,10 @@ def create_app(settings: BrokerSettings | None = None) -> FastAPI:
         await upgrade(db)
         state = BrokerState(settings, db)
         app.state.broker = state
-        tasks = [asyncio.create_task(_sweep_expired(state), name="expiry-sweeper")]
+        tasks = [
+            asyncio.create_task(_sweep_expired(state), name="expiry-sweeper"),
+            asyncio.create_task(watch_for_stop(state), name="stop-watcher"),
+        ]
         services = None
         if settings.services is not None:
             services = await open_site_services(settings.services)
@@ -106,6 +112,9 @@ def create_app(settings: BrokerSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            state.stop()
+            # The engine's work is durable (its steps are stored and resume at the next
+            # start): cancelling it here loses nothing, and waiting for it would hold the stop.
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -125,6 +134,7 @@ def create_app(settings: BrokerSettings | None = None) -> FastAPI:
     )
     install_docs(app)
     install_problem_handlers(app)
+    describe_broker(app)
     access = [Depends(BrokerAccess(settings))]
     app.include_router(status_router, dependencies=access)
     app.include_router(router, dependencies=access)

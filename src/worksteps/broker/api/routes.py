@@ -11,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from worksteps.broker.api.access import owner_of
 from worksteps.broker.api.media import read_body, respond, validation_problem
+from worksteps.broker.api.openapi import EXECUTION_REQUEST_BODY, UPDATE_BODY
 from worksteps.broker.api.state import BrokerState
 from worksteps.broker.api.status import MAX_WAIT, session_with_wait
 from worksteps.broker.estimates import locality_message
@@ -67,7 +68,15 @@ async def _execution_request(request: Request, state: BrokerState) -> tuple[Exec
     return parsed, body.media
 
 
-@router.post("/requests", status_code=303, summary="Ask for offers (ExecutionRequest)")
+_REQUEST = {"requestBody": EXECUTION_REQUEST_BODY}
+
+
+@router.post(
+    "/requests",
+    status_code=303,
+    summary="Ask for offers (ExecutionRequest)",
+    openapi_extra=_REQUEST,
+)
 @router.post("/offersets", status_code=303, include_in_schema=False)
 async def post_request(request: Request) -> Response:
     state = _state(request)
@@ -93,7 +102,12 @@ async def post_request(request: Request) -> Response:
     )
 
 
-@router.post("/direct", status_code=303, summary="Run at once, without choosing an offer")
+@router.post(
+    "/direct",
+    status_code=303,
+    summary="Run at once, without choosing an offer",
+    openapi_extra=_REQUEST,
+)
 @router.post("/sessions", status_code=303, include_in_schema=False)
 async def post_direct(request: Request) -> Response:
     state = _state(request)
@@ -119,7 +133,9 @@ async def post_direct(request: Request) -> Response:
             },
         )
     offer = created.offers[0]
-    await apply_update(state.db, offer.uuid, _phase_update("ACCEPTED"), now)
+    accept = _phase_update("ACCEPTED")
+    await apply_update(state.db, offer.uuid, accept, now, engine=state.engine_settings)
+    state.changed(offer.uuid)  # the engine starts preparing it at once
     doc = await get_session(state.db, offer.uuid, utcnow())
     return respond(
         request,
@@ -157,7 +173,11 @@ async def get_one_session(
     return await session_with_wait(request, str(uuid), wait)
 
 
-@router.post("/sessions/{uuid}", summary="Update a session: accept, reject or cancel")
+@router.post(
+    "/sessions/{uuid}",
+    summary="Update a session: accept, reject or cancel",
+    openapi_extra={"requestBody": UPDATE_BODY},
+)
 async def post_session_update(uuid: UUID, request: Request) -> Response:
     state = _state(request)
     body = await read_body(request, state.settings.max_body_bytes)
