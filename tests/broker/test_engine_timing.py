@@ -94,3 +94,15 @@ def test_every_delay_is_positive_and_bounded(
     delay, stored = timing.next("stage", None if unknown_age else age, interval, moved)
     assert 0 < delay <= SETTINGS.poll_max * (1 + SETTINGS.jitter)
     assert SETTINGS.poll_min <= stored <= SETTINGS.poll_max
+
+
+def test_longest_is_the_longest_recent_duration_of_the_kind() -> None:
+    # the worker starts the kinds that usually take longest first
+    timing = PollTiming(SETTINGS, random.Random(4))
+    assert timing.longest("stage") == 0.0
+    timing.learn("stage", 0.3, 0.4)
+    timing.learn("stage", 0.35, 0.45)
+    timing.learn("area", 0.0, 0.01)
+    assert timing.longest("stage") == 0.45
+    assert timing.longest("area") == 0.01
+    assert timing.longest("monitor") == 0.0

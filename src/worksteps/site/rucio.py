@@ -66,10 +66,12 @@ _PENDING_RULE_STATES = {"WAITING_APPROVAL", "INJECT", "SUSPENDED"}
 class _Client(Client):  # type: ignore[misc]
     """``rucio.client.Client`` with a private token cache and a hook on every response."""
 
-    def __init__(self, token_dir: str, **kwargs: Any):
+    def __init__(self, token_dir: str, answers: _LastAnswer, **kwargs: Any):
         self._token_dir = token_dir
-        self.last_status: int | None = None
-        """The HTTP status of the last answer (rucio-clients' errors do not always say)."""
+        self.answers = answers
+        """Where the HTTP status of each answer goes (rucio-clients' errors do not always say);
+        given by the caller so that a failure inside the constructor (it authenticates) is
+        classified by its status too."""
         super().__init__(**kwargs)
 
     def _get_auth_tokens(self) -> tuple[None, str, str, str]:
@@ -93,7 +95,14 @@ class _Client(Client):  # type: ignore[misc]
         self._session = value
 
     def _record(self, response: requests.Response) -> None:
-        self.last_status = response.status_code
+        self.answers.status = response.status_code
+
+
+class _LastAnswer:
+    """The HTTP status of the last answer one call received."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
 
 
 class RucioStaging:
@@ -278,19 +287,20 @@ class RucioStaging:
         return await run_blocking(self._run, operation, work)
 
     def _run(self, operation: str, work: Callable[[_Client], T]) -> T:
+        answers = _LastAnswer()
         try:
             client = self._idle.get_nowait()
+            client.answers = answers
         except queue.Empty:
             client = None
         try:
             if client is None:
-                client = _Client(self._token_dir, **self._client_args)
-            client.last_status = None
+                client = _Client(self._token_dir, answers, **self._client_args)
             return work(client)
         except SiteError:
             raise
         except (rucio_errors.RucioException, requests.RequestException) as exc:
-            raise _convert(exc, operation, client.last_status if client else None) from exc
+            raise _convert(exc, operation, answers.status) from exc
         finally:
             if client is not None:
                 self._idle.put(client)

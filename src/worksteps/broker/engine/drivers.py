@@ -187,16 +187,26 @@ class ImageDriver:
     async def poll(self, services: SiteServices, step: StepView) -> Outcome:
         assert step.ref is not None
         if step.ref == "present":
-            return Outcome(True, message="image already at the site")
+            return Outcome(
+                True, message="image already at the site", result=await self._result(services, step)
+            )
         status = await services.images.status(step.ref)
         if status.state in (PullState.FAILED, PullState.STOPPED):
             raise PermanentSiteError("harbor", "replication", status.message or status.state)
+        done = status.state is PullState.SUCCEEDED
         return Outcome(
-            status.state is PullState.SUCCEEDED,
+            done,
             status.bytes_done,
             status.bytes_total,
             status.message,
+            await self._result(services, step) if done else {},
         )
+
+    async def _result(self, services: SiteServices, step: StepView) -> dict[str, Any]:
+        """The name the session service knows the image by: found now, while the image step
+        has time to spare, rather than by the launch, which bounds the session's start."""
+        info = await services.images.inspect(ImageRef.parse(str(step.params["image"])))
+        return {"reference": info.reference} if info.reference else {}
 
     async def cancel(self, services: SiteServices, step: StepView) -> None:
         return None
@@ -230,9 +240,11 @@ class LaunchDriver:
         # A workstep names its image by any registry (the central one, say); the session
         # must run the copy in this site's Harbor, which the image step made present.
         requested = ImageRef.parse(spec.image)
-        info = await services.images.inspect(requested)
-        if info.reference is not None:
-            site = ImageRef.parse(info.reference)
+        reference = step.inputs.get("image", {}).get("reference")
+        if reference is None:  # an image step done before it recorded the reference
+            reference = (await services.images.inspect(requested)).reference
+        if reference is not None:
+            site = ImageRef.parse(str(reference))
             local = ImageRef(site.registry, requested.project, requested.repository, requested.tag)
             spec = replace(spec, image=str(local))
         return await services.sessions.launch(spec)

@@ -129,8 +129,11 @@ class Subscription:
         """Return when a change was signalled since :meth:`clear`, or after ``seconds``
         (at most ``recheck``: another replica's changes are not signalled)."""
         timeout = max(0.0, min(seconds, self.recheck))
+        # not wait_for, which runs the wait in a task of its own: a wake-up would then take
+        # three turns of the event loop to reach the follower instead of one
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
 
 
 class EventBus:

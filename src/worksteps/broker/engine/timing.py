@@ -85,13 +85,14 @@ class PollTiming:
             return min([cfg.poll_min, *ahead]), cfg.poll_min
         if ahead:
             return min(ahead[0], cfg.poll_max), cfg.poll_min
-        if age is not None and age < 2 * self._longest(kind):
+        if age is not None and age < 2 * self.longest(kind):
             late = min(cfg.poll_max, max(cfg.poll_min, age / 10))
             return late, late
         grown = min(cfg.poll_max, max(cfg.poll_min, interval * cfg.poll_growth))
         return self.spread(grown), grown
 
-    def _longest(self, kind: str) -> float:
+    def longest(self, kind: str) -> float:
+        """The longest recent duration of the kind's steps (s; 0 without history)."""
         history = self._history.get(kind)
         return max((b.done for b in history), default=0.0) if history else 0.0
 

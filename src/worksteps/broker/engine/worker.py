@@ -112,25 +112,28 @@ class Engine:
         delay = IDLE  # at capacity: a finishing step wakes the loop
         if free > 0:
             claimed, delay = await self._claim(free)
-            for step in claimed:
-                self._start(step)
-            if len(claimed) == free:
+            if claimed == free:
                 delay = 0.0  # there may be more: look again once a slot is free
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), timeout=delay)
+            async with asyncio.timeout(delay):  # not wait_for: no task, one turn sooner
+                await self.wake.wait()
 
-    def _start(self, step: Step) -> None:
-        task = asyncio.create_task(self._run_step(step), name=f"step-{step.id}")
-        self._running[task] = step.id
-        task.add_done_callback(self._forget)
+    def _start(self, steps: list[Step]) -> None:
+        """Run ``steps`` in tasks of their own, the kinds that usually take longest first: so
+        the site gets the request that bounds the session's preparation before the others.
+        Call before waking a session's followers, whose answers would otherwise go first."""
+        for step in sorted(steps, key=lambda s: -self.timing.longest(s.kind)):
+            task = asyncio.create_task(self._run_step(step), name=f"step-{step.id}")
+            self._running[task] = step.id
+            task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)
 
-    async def _claim(self, limit: int) -> tuple[list[Step], float]:
-        """Lease up to ``limit`` due steps, starting the pending ones (their session PREPARING,
-        they SUBMITTING); with the seconds until the next open step that nobody holds is due
-        (at most :data:`IDLE`)."""
+    async def _claim(self, limit: int) -> tuple[int, float]:
+        """Lease and start up to ``limit`` due steps, the pending ones moving to SUBMITTING (and
+        their session to PREPARING); how many, and the seconds until the next open step that
+        nobody holds is due (at most :data:`IDLE`)."""
         now = _now()
         unheld = or_(StepRow.lease_until.is_(None), StepRow.lease_until < now)
         steps: list[Step] = []
@@ -166,11 +169,12 @@ class Engine:
                 select(func.min(StepRow.next_at)).where(StepRow.state.in_(_OPEN), unheld)
             )
             next_at: datetime | None = first.scalar()
+        self._start(steps)
         for session in moved:
             self.bus.notify(session)
         if next_at is None:
-            return steps, IDLE
-        return steps, max(0.0, min(IDLE, (next_at - _now()).total_seconds()))
+            return len(steps), IDLE
+        return len(steps), max(0.0, min(IDLE, (next_at - _now()).total_seconds()))
 
     async def _startable(self, conn: AsyncConnection, sessions: list[str]) -> set[str]:
         """The ``sessions`` whose pending steps can start in this claim: those whose row no
@@ -188,10 +192,15 @@ class Engine:
         return {r.uuid for r in free}
 
     @contextlib.asynccontextmanager
-    async def changing(self, session: str) -> AsyncIterator[AsyncConnection]:
-        """A write transaction that changes ``session``: its followers wake when it commits."""
+    async def changing(
+        self, session: str, claimed: list[Step] | None = None
+    ) -> AsyncIterator[AsyncConnection]:
+        """A write transaction that changes ``session``: its followers wake when it commits,
+        after the steps put in ``claimed`` during the transaction have started."""
         async with self.db.write() as conn:
             yield conn
+        if claimed:
+            self._start(claimed)
         self.bus.notify(session)
 
     async def _inputs(self, step: Step) -> dict[str, dict[str, Any]]:
@@ -265,7 +274,7 @@ class Engine:
         now = _now()
         handed: list[Step] = []
         try:
-            async with self.changing(step.session) as conn:
+            async with self.changing(step.session, handed) as conn:
                 submitted = {"step": step.key, "kind": step.kind, "state": "SUBMITTED"}
                 await append_event(conn, step.session, "step", submitted, now)
                 await self._store(
@@ -281,14 +290,12 @@ class Engine:
                 step.state, step.interval, step.progressed = "SUBMITTED", self.cfg.poll_min, now
                 step.failures = 0
                 if outcome is not None and (outcome.done or step.moved(outcome)):
-                    handed = await self._record(conn, step, outcome, now)
+                    handed += await self._record(conn, step, outcome, now)
         except StepGone:
             # stopped while submitting: the release does not know this reference, so undo
             with contextlib.suppress(SiteError, TimeoutError):
                 await self._call(driver.cancel(self.services, replace(view, ref=ref)))
             raise
-        for ready in handed:
-            self._start(ready)
         return outcome is None or not outcome.done
 
     async def _store(self, conn: AsyncConnection, step: Step, **values: Any) -> None:
@@ -337,11 +344,10 @@ class Engine:
                             "engine", step.key, f"no progress for {now - since}"
                         )
                 if outcome.done or moved:
-                    async with self.changing(step.session) as conn:
-                        handed = await self._record(conn, step, outcome, now)
+                    handed: list[Step] = []
+                    async with self.changing(step.session, handed) as conn:
+                        handed += await self._record(conn, step, outcome, now)
                     changes.clear()  # this worker's own change: no need to look again
-                    for ready in handed:
-                        self._start(ready)
                 if outcome.done:
                     if age is not None:
                         self.timing.learn(step.kind, running_age, age)
