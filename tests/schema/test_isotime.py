@@ -12,9 +12,6 @@ from pydantic import BaseModel, ValidationError
 
 from worksteps.schema.isotime import (
     Interval,
-    IsoDuration,
-    IsoInstant,
-    IsoInterval,
     IsoTimeError,
     format_duration,
     format_instant,
@@ -23,6 +20,7 @@ from worksteps.schema.isotime import (
     parse_instant,
     parse_interval,
 )
+from worksteps.schema.isotypes import IsoDuration, IsoInstant, IsoInterval
 
 
 def utc(

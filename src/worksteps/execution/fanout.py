@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 
 from worksteps.execution.brokers import BrokerError, BrokerRefused, ask_offers, update_phase
 from worksteps.execution.offers import Offer, read_offer
@@ -51,7 +51,7 @@ class BrokerAnswer:
 
 
 async def _ask(
-    client: httpx.AsyncClient,
+    posts: aiohttp.ClientSession,
     site: Site,
     body: bytes,
     headers: dict[str, str],
@@ -60,7 +60,7 @@ async def _ask(
     limit: int,
 ) -> BrokerAnswer:
     try:
-        offerset = await ask_offers(client, site.url, body, headers, within=within, limit=limit)
+        offerset = await ask_offers(posts, site.url, body, headers, within=within, limit=limit)
     except BrokerError as exc:
         elapsed = round(time.monotonic() - started, 4)
         return BrokerAnswer(site.name, site.url, "error", elapsed, error=exc.detail)
@@ -72,6 +72,8 @@ async def _ask(
         for doc in offerset.offers or []
         if (offer := read_offer(site.name, site.url, doc)) is not None
     ]
+    for offer in offers:
+        offer.as_dict()  # now, while other brokers are still answering, not after the last
     status: AnswerStatus = "offers" if offerset.result == "YES" and offers else "no"
     return BrokerAnswer(
         site.name,
@@ -93,7 +95,7 @@ class FanOut:
 
 
 async def fan_out(
-    client: httpx.AsyncClient,
+    posts: aiohttp.ClientSession,
     sites: Sequence[Site],
     skipped: dict[str, str],
     body: bytes,
@@ -107,7 +109,7 @@ async def fan_out(
     started = time.monotonic()
     tasks = {
         site.name: asyncio.create_task(
-            _ask(client, site, body, headers, started, late_grace, limit),
+            _ask(posts, site, body, headers, started, late_grace, limit),
             name=f"ask-{site.name}",
         )
         for site in sites
@@ -144,7 +146,7 @@ class PhaseOutcome:
 
 
 async def set_phase(
-    client: httpx.AsyncClient,
+    posts: aiohttp.ClientSession,
     site: str,
     broker: str,
     uuid: str,
@@ -155,7 +157,7 @@ async def set_phase(
     limit: int,
 ) -> PhaseOutcome:
     try:
-        doc = await update_phase(client, broker, uuid, phase, headers, within=within, limit=limit)
+        doc = await update_phase(posts, broker, uuid, phase, headers, within=within, limit=limit)
     except BrokerRefused as exc:
         return PhaseOutcome(site, uuid, False, error=exc.detail, status=exc.status)
     except BrokerError as exc:
@@ -164,7 +166,7 @@ async def set_phase(
 
 
 async def set_phases(
-    client: httpx.AsyncClient,
+    posts: aiohttp.ClientSession,
     targets: Sequence[tuple[str, str, str]],
     phase: str,
     headers: dict[str, str],
@@ -176,7 +178,7 @@ async def set_phases(
     return list(
         await asyncio.gather(
             *(
-                set_phase(client, site, url, uuid, phase, headers, within=within, limit=limit)
+                set_phase(posts, site, url, uuid, phase, headers, within=within, limit=limit)
                 for site, url, uuid in targets
             )
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from worksteps.schema.common import MinMax
@@ -45,6 +46,12 @@ class Offer:
         return None if self.start is None else self.start + self.preparing
 
     def as_dict(self) -> dict[str, Any]:
+        """What the user is shown of the offer: the same dict at every call (read it, do not
+        change it), worked out once, which the fan-out does while other brokers answer."""
+        return self._summary
+
+    @cached_property
+    def _summary(self) -> dict[str, Any]:
         def instant(value: datetime | None) -> str | None:
             return format_instant(value) if value is not None else None
 

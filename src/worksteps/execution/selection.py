@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import httpx
 
 from worksteps.core.clock import utcnow
@@ -46,18 +47,20 @@ class OfferChoice:
         settings: ExecutionSettings,
         store: Store,
         client: httpx.AsyncClient,
+        posts: aiohttp.ClientSession,
         tracker: SessionTracker,
     ) -> None:
         self.settings = settings
         self.store = store
         self.client = client
+        self.posts = posts  # for the phase changes
         self.tracker = tracker
 
     async def _set_phase(
         self, site: str, broker: str, uuid: str, phase: str, headers: dict[str, str]
     ) -> PhaseOutcome:
         return await set_phase(
-            self.client,
+            self.posts,
             site,
             broker,
             uuid,
@@ -73,7 +76,7 @@ class OfferChoice:
         """REJECT ``offers`` at their brokers concurrently and record what became of each."""
         urls = {b.site: b.url for b in record.brokers}
         outcomes = await set_phases(
-            self.client,
+            self.posts,
             [(o.site, urls[o.site], o.uuid) for o in offers],
             "REJECTED",
             headers,

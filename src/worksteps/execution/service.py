@@ -22,6 +22,7 @@ import uuid as uuidlib
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+import aiohttp
 import httpx
 from sse_starlette import ServerSentEvent
 
@@ -31,7 +32,7 @@ from worksteps.core.database import Database
 from worksteps.core.errors import Conflict, NotFound, Unavailable
 from worksteps.core.service_token import ServiceToken
 from worksteps.execution.broadcast import Broadcasts
-from worksteps.execution.brokers import BrokerError, broker_client
+from worksteps.execution.brokers import BrokerError, broker_client, broker_posts
 from worksteps.execution.fanout import BrokerAnswer, fan_out, set_phases
 from worksteps.execution.intake import take_in
 from worksteps.execution.ranking import rank_offers
@@ -59,6 +60,7 @@ class ExecutionService:
         self._db: Database | None = None
         self._store: Store | None = None
         self._client: httpx.AsyncClient | None = None
+        self._posts: aiohttp.ClientSession | None = None
         self._tracker: SessionTracker | None = None
         self._choice: OfferChoice | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -83,6 +85,12 @@ class ExecutionService:
         assert self._client is not None, "the service is not started"
         return self._client
 
+    @property
+    def posts(self) -> aiohttp.ClientSession:
+        """The client of the calls to many brokers at once (offers, phase changes)."""
+        assert self._posts is not None, "the service is not started"
+        return self._posts
+
     async def start(self) -> None:
         """Migrate; finish what a stop cut short (selections, sessions to follow, records to
         write); then check health periodically."""
@@ -93,10 +101,13 @@ class ExecutionService:
             [site.url for site in self.registry.sites.values()],
             httpx.Limits(max_connections=500, max_keepalive_connections=50),
         )
+        self._posts = broker_posts(per_broker=50)
         own = self.settings.service_client
         service = ServiceToken(own, self._client) if own else None
         self._tracker = SessionTracker(self.settings, self._store, self._client, service)
-        self._choice = OfferChoice(self.settings, self._store, self._client, self._tracker)
+        self._choice = OfferChoice(
+            self.settings, self._store, self._client, self._posts, self._tracker
+        )
         for record in await self.store.unfinished():
             if record.state == "ended":
                 await self.tracker.write_provenance(record.id)
@@ -117,6 +128,8 @@ class ExecutionService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
+        if self._posts is not None:
+            await self._posts.close()
         if self._db is not None:
             await self._db.dispose()
 
@@ -160,7 +173,7 @@ class ExecutionService:
         body_bytes = json.dumps(intake.document).encode()
         headers = principal.authorization
         fan = await fan_out(
-            self.client,
+            self.posts,
             sites,
             skipped,
             body_bytes,
@@ -210,7 +223,7 @@ class ExecutionService:
 
     async def _release(self, held: list[tuple[str, str, str]], headers: dict[str, str]) -> None:
         await set_phases(
-            self.client,
+            self.posts,
             held,
             "REJECTED",
             headers,
@@ -228,7 +241,7 @@ class ExecutionService:
         """A broker that missed the deadline: reject whatever it offers as soon as it does."""
         answer = await task
         outcomes = await set_phases(
-            self.client,
+            self.posts,
             [(site, answer.url, o.uuid) for o in answer.offers],
             "REJECTED",
             headers,

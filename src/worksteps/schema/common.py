@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from worksteps.schema.isotime import IsoDuration, IsoInstant, IsoInterval
+from worksteps.schema.isotypes import IsoDuration, IsoInstant, IsoInterval
 
 __all__ = [
     "Component",

@@ -16,7 +16,7 @@ from worksteps.schema.common import (
     SessionPhase,
     WireModel,
 )
-from worksteps.schema.isotime import IsoDuration, IsoInstant, IsoInterval
+from worksteps.schema.isotypes import IsoDuration, IsoInstant, IsoInterval
 from worksteps.schema.resources import (
     ComputeResource,
     DataResource,

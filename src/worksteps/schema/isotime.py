@@ -17,9 +17,7 @@ Invariants:
 - Sub-microsecond digits (the Java broker writes nanoseconds) are truncated, never rounded,
   so a parsed instant is never later than the one written.
 
-The pydantic types :data:`IsoInstant`, :data:`IsoDuration` and :data:`IsoInterval` hold the
-Python value in a model and the canonical string on the wire (every dump, python or JSON
-mode, so the codecs always receive JSON-like data).
+The pydantic types that hold these values in a model are in :mod:`.isotypes`.
 """
 
 from __future__ import annotations
@@ -27,17 +25,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Annotated, Any
-
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from functools import lru_cache
 
 __all__ = [
     "Interval",
-    "IsoDuration",
-    "IsoInstant",
-    "IsoInterval",
     "IsoTimeError",
+    "as_utc",
     "format_duration",
     "format_instant",
     "format_interval",
@@ -47,6 +40,9 @@ __all__ = [
 ]
 
 _MAX_QUOTED = 80
+# Parsed and written texts are remembered: an offer set repeats the same few instants and
+# durations in every offer and component (a broker's answer of 4 offers has ~80, ~10 distinct).
+_REMEMBERED = 4096
 
 _DATE = r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
 _TIME = (
@@ -79,7 +75,8 @@ def _quote(value: str) -> str:
     return repr(value)
 
 
-def _as_utc(dt: datetime) -> datetime:
+def as_utc(dt: datetime) -> datetime:
+    """``dt`` in UTC; a naive datetime is taken as UTC."""
     if dt.tzinfo is None or dt.utcoffset() is None:
         return dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
@@ -105,6 +102,7 @@ def _parse_offset(text: str) -> timezone:
     return timezone(-delta if match["sign"] == "-" else delta)
 
 
+@lru_cache(maxsize=_REMEMBERED)
 def _parse_instant(text: str, *, what: str) -> tuple[datetime, bool]:
     """Parse an instant and say whether it was date-only."""
     match = _INSTANT_RE.fullmatch(text)
@@ -139,9 +137,10 @@ def parse_instant(text: str) -> datetime:
     return _parse_instant(text, what="instant")[0]
 
 
+@lru_cache(maxsize=_REMEMBERED)
 def format_instant(moment: datetime) -> str:
     """Write ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` in UTC; a naive datetime is taken as UTC."""
-    utc = _as_utc(moment)
+    utc = as_utc(moment)
     text = (
         f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
         f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
@@ -173,6 +172,7 @@ def _duration_refusal(text: str) -> str:
     )
 
 
+@lru_cache(maxsize=_REMEMBERED)
 def parse_duration(text: str) -> timedelta:
     """Parse an exact, non-negative ISO 8601 duration (weeks, days, hours, minutes, seconds)."""
     match = _DURATION_RE.fullmatch(text)
@@ -193,6 +193,7 @@ def parse_duration(text: str) -> timedelta:
         ) from exc
 
 
+@lru_cache(maxsize=_REMEMBERED)
 def format_duration(length: timedelta) -> str:
     """Write the canonical shortest form: ``PT0S``, ``PT1H30M``, ``P1DT2H``, ``PT0.5S``."""
     if length < timedelta(0):
@@ -250,6 +251,7 @@ def _is_duration(part: str) -> bool:
     return part.startswith(("P", "-P"))
 
 
+@lru_cache(maxsize=_REMEMBERED)
 def parse_interval(text: str) -> Interval:
     """Parse ``start/end``, ``start/duration``, ``duration/end`` or a bare instant."""
     if text.startswith("R"):
@@ -307,102 +309,3 @@ def format_interval(interval: Interval) -> str:
     if interval.is_instant:
         return f"{start}/PT0S"
     return f"{start}/{format_instant(interval.end)}"
-
-
-def _pydantic_error(kind: str, exc: IsoTimeError) -> PydanticCustomError:
-    # The message goes through the context so braces in user input are never re-formatted.
-    return PydanticCustomError(kind, "{reason}", {"reason": str(exc)})
-
-
-def _wrong_type(value: object, expected: str) -> IsoTimeError:
-    return IsoTimeError(f"expected {expected} as a string, got {type(value).__name__}")
-
-
-def _to_instant(value: Any) -> datetime:
-    try:
-        if isinstance(value, datetime):
-            return _as_utc(value)
-        if isinstance(value, date):
-            return datetime(value.year, value.month, value.day, tzinfo=UTC)
-        if isinstance(value, str):
-            return parse_instant(value)
-        raise _wrong_type(value, "an ISO 8601 instant")
-    except IsoTimeError as exc:
-        raise _pydantic_error("iso8601_instant", exc) from exc
-
-
-def _to_duration(value: Any) -> timedelta:
-    try:
-        if isinstance(value, timedelta):
-            if value < timedelta(0):
-                raise IsoTimeError(
-                    f"{value} is a negative duration; durations must be zero or positive"
-                )
-            return value
-        if isinstance(value, str):
-            return parse_duration(value)
-        raise _wrong_type(value, "an ISO 8601 duration")
-    except IsoTimeError as exc:
-        raise _pydantic_error("iso8601_duration", exc) from exc
-
-
-def _to_interval(value: Any) -> Interval:
-    try:
-        if isinstance(value, Interval):
-            return value
-        if isinstance(value, str):
-            return parse_interval(value)
-        raise _wrong_type(value, "an ISO 8601 interval")
-    except IsoTimeError as exc:
-        raise _pydantic_error("iso8601_interval", exc) from exc
-
-
-IsoInstant = Annotated[
-    datetime,
-    BeforeValidator(_to_instant),
-    PlainSerializer(format_instant, return_type=str),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "format": "date-time",
-            "description": "An ISO 8601 instant, e.g. '2023-08-09T12:00:00Z'; no offset means UTC.",
-            "examples": ["2023-08-09T12:00:00Z"],
-        }
-    ),
-]
-"""A UTC datetime in Python, ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` on the wire."""
-
-IsoDuration = Annotated[
-    timedelta,
-    BeforeValidator(_to_duration),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "format": "duration",
-            "description": "An exact ISO 8601 duration in weeks, days, hours, minutes and "
-            "seconds, e.g. 'PT2H' or 'P1DT30M' (no years or months).",
-            "examples": ["PT2H", "P1DT30M"],
-        }
-    ),
-]
-"""A non-negative timedelta in Python, a canonical ISO 8601 duration on the wire."""
-
-IsoInterval = Annotated[
-    Interval,
-    BeforeValidator(_to_interval),
-    PlainSerializer(format_interval, return_type=str),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "description": "An ISO 8601 interval: the window in which the start may fall, "
-            "as 'start/end', 'start/duration' or 'duration/end'; a bare instant is an "
-            "exact start.",
-            "examples": [
-                "2023-08-09T12:00:00Z/2023-08-09T13:00:00Z",
-                "2023-08-09/PT2H",
-            ],
-        }
-    ),
-]
-"""An :class:`Interval` in Python, ``start/end`` (or ``start/PT0S``) on the wire."""
