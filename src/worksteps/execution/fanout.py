@@ -6,14 +6,18 @@ Invariants:
   a broker that has not answered by then is ``timeout``, and its call goes on (up to
   ``late_grace``) as a task in :attr:`FanOut.late`, so that a late answer's offers can still
   be rejected at once (the caller owns those tasks).
-- Every broker gets the same request body and the caller's identity headers.
+- Every broker gets the same request body and the caller's identity headers. The calls start
+  in the order of ``ask_order`` (each as soon as the one before it has sent its request); the
+  answers come back in the order of ``sites``.
+- Whatever can be worked out from one answer alone (its offers read, each scored by
+  ``score``) is worked out as it arrives, while other brokers are still answering.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +25,7 @@ import aiohttp
 
 from worksteps.execution.brokers import BrokerError, BrokerRefused, ask_offers, update_phase
 from worksteps.execution.offers import Offer, read_offer
+from worksteps.execution.ranking import ScoredOffer
 from worksteps.execution.registry import Site
 
 __all__ = [
@@ -45,6 +50,7 @@ class BrokerAnswer:
     status: AnswerStatus
     elapsed: float | None = None
     offers: list[Offer] = field(default_factory=list)
+    scored: list[ScoredOffer] = field(default_factory=list)  # the offers, scored
     messages: list[str] = field(default_factory=list)
     error: str | None = None
     offerset: str | None = None
@@ -58,6 +64,7 @@ async def _ask(
     started: float,
     within: float,
     limit: int,
+    score: Callable[[Offer], ScoredOffer],
 ) -> BrokerAnswer:
     try:
         offerset = await ask_offers(posts, site.url, body, headers, within=within, limit=limit)
@@ -72,6 +79,7 @@ async def _ask(
         for doc in offerset.offers or []
         if (offer := read_offer(site.name, site.url, doc)) is not None
     ]
+    scored = [score(offer) for offer in offers]
     for offer in offers:
         offer.as_dict()  # now, while other brokers are still answering, not after the last
     status: AnswerStatus = "offers" if offerset.result == "YES" and offers else "no"
@@ -81,6 +89,7 @@ async def _ask(
         status,
         elapsed,
         offers=offers,
+        scored=scored,
         messages=[m for m in messages if m],
         offerset=meta.url if meta else None,
     )
@@ -104,17 +113,23 @@ async def fan_out(
     deadline: float,
     late_grace: float,
     limit: int,
+    score: Callable[[Offer], ScoredOffer],
+    ask_order: Sequence[Site] | None = None,
 ) -> FanOut:
     """POST ``body`` to every site's broker (except ``skipped``: name -> why) concurrently."""
     started = time.monotonic()
-    tasks = {
-        site.name: asyncio.create_task(
-            _ask(posts, site, body, headers, started, late_grace, limit),
-            name=f"ask-{site.name}",
-        )
-        for site in sites
-        if site.name not in skipped
-    }
+    tasks: dict[str, asyncio.Task[BrokerAnswer]] = {}
+    for site in sites if ask_order is None else ask_order:
+        if site.name in skipped:
+            continue
+        call = _ask(posts, site, body, headers, started, late_grace, limit, score)
+        tasks[site.name] = asyncio.create_task(call, name=f"ask-{site.name}")
+        # Two turns of the loop let the call send its request (aiohttp writes it from a task
+        # of its own) before the next call starts, so the broker asked first has its request
+        # first. Otherwise every request leaves only after all the calls are set up: 10-25 ms
+        # at 50 brokers. A call still connecting is not waited for.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
     if tasks:
         await asyncio.wait(tasks.values(), timeout=deadline)
     answers: list[BrokerAnswer] = []

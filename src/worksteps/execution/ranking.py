@@ -9,7 +9,7 @@ total and stable. Every ranked offer carries its score parts and one reason per 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,16 @@ from worksteps.execution.offers import Offer
 from worksteps.execution.settings import RankingSettings
 from worksteps.schema.isotime import format_duration
 
-__all__ = ["RankedOffer", "rank_offers", "score_offer"]
+__all__ = ["RankedOffer", "ScoredOffer", "rank_offers", "rank_scored", "score_offer", "scorer"]
+
+
+@dataclass(frozen=True)
+class ScoredOffer:
+    """An offer with its score parts and the reason for each (:func:`score_offer`)."""
+
+    offer: Offer
+    score: dict[str, float | None]
+    reasons: list[str]
 
 
 @dataclass(frozen=True)
@@ -90,24 +99,35 @@ def score_offer(
     return score, reasons
 
 
+def scorer(weights: RankingSettings, now: datetime) -> Callable[[Offer], ScoredOffer]:
+    """Scores offers against ``now`` (when the user asked): for offers scored one by one as
+    their brokers answer."""
+    return lambda offer: ScoredOffer(offer, *score_offer(offer, weights, now))
+
+
 def rank_offers(
     offers: Sequence[Offer], weights: RankingSettings, now: datetime
 ) -> list[RankedOffer]:
     """Every offer once (by uuid), best first, ranks 1..n, each with its score parts and
     reasons."""
-    unique: dict[str, Offer] = {}
-    for offer in offers:
-        unique.setdefault(offer.uuid, offer)
-    scored = [(offer, *score_offer(offer, weights, now)) for offer in unique.values()]
+    score = scorer(weights, now)
+    return rank_scored([score(offer) for offer in offers])
 
-    def key(item: tuple[Offer, dict[str, float | None], list[str]]) -> tuple[Any, ...]:
-        offer, score, _ = item
-        total = score["total"]
+
+def rank_scored(scored: Sequence[ScoredOffer]) -> list[RankedOffer]:
+    """:func:`rank_offers` of offers already scored (against the same ``now``)."""
+    unique: dict[str, ScoredOffer] = {}
+    for item in scored:
+        unique.setdefault(item.offer.uuid, item)
+
+    def key(item: ScoredOffer) -> tuple[Any, ...]:
+        offer, total = item.offer, item.score["total"]
         start = offer.start.timestamp() if offer.start is not None else float("inf")
         return (total is None, total or 0.0, start, offer.site, offer.uuid)
 
     ranked: list[RankedOffer] = []
-    for rank, (offer, score, reasons) in enumerate(sorted(scored, key=key), start=1):
+    for rank, item in enumerate(sorted(unique.values(), key=key), start=1):
+        offer, score, reasons = item.offer, item.score, item.reasons
         total = score["total"]
         summary = (
             f"rank {rank}: score {total:.0f} s (lowest first)"

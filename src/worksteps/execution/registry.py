@@ -163,6 +163,8 @@ class Registry:
             raise SitesFileError("site names must be unique across the sites file and settings")
         self.sites: dict[str, Site] = {s.name: s for s in sites}
         self.health: dict[str, Health] = {s.name: Health() for s in sites}
+        # seconds each broker usually takes to answer an offer request (a moving average)
+        self.answer_times: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self.sites)
@@ -186,6 +188,20 @@ class Registry:
         """Record what a call to the broker showed (a fan-out answer, a refused connection)."""
         if name in self.health:
             self.health[name] = Health(status, utcnow(), None, None, detail)
+
+    def note_answer_time(self, name: str, seconds: float) -> None:
+        """Record how long the broker took to answer an offer request (or the deadline it
+        missed), for :meth:`longest_first`."""
+        if name in self.sites:
+            before = self.answer_times.get(name)
+            self.answer_times[name] = seconds if before is None else 0.7 * before + 0.3 * seconds
+
+    def longest_first(self, sites: list[Site]) -> list[Site]:
+        """``sites`` in the order to ask them: the one that usually takes longest to answer
+        first, those never heard from before all (they may be the slowest); ties in registry
+        order. The fan-out ends with its slowest answer, so the slowest should start first."""
+        never = float("inf")
+        return sorted(sites, key=lambda site: -self.answer_times.get(site.name, never))
 
     async def check(
         self, client: httpx.AsyncClient, within: float, names: list[str] | None = None

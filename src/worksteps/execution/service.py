@@ -35,7 +35,7 @@ from worksteps.execution.broadcast import Broadcasts
 from worksteps.execution.brokers import BrokerError, broker_client, broker_posts
 from worksteps.execution.fanout import BrokerAnswer, fan_out, set_phases
 from worksteps.execution.intake import take_in
-from worksteps.execution.ranking import rank_offers
+from worksteps.execution.ranking import rank_scored, scorer
 from worksteps.execution.ratelimit import OfferRateLimit
 from worksteps.execution.registry import Registry
 from worksteps.execution.relay import session_status
@@ -172,6 +172,7 @@ class ExecutionService:
         skipped = {s.name: why for s in sites if (why := s.refusal(intake.request))}
         body_bytes = json.dumps(intake.document).encode()
         headers = principal.authorization
+        asked = utcnow()  # offers are ranked by how soon they are ready from now
         fan = await fan_out(
             self.posts,
             sites,
@@ -181,13 +182,16 @@ class ExecutionService:
             deadline=intake.deadline,
             late_grace=self.settings.late_grace,
             limit=self.settings.max_answer_bytes,
+            score=scorer(self.settings.ranking, asked),
+            ask_order=self.registry.longest_first(sites),
         )
         for answer in fan.answers:
             if answer.status in ("offers", "no"):
                 self.registry.note(answer.site, "up")
+            if answer.elapsed is not None and answer.status != "skipped":
+                self.registry.note_answer_time(answer.site, answer.elapsed)
         now = utcnow()
-        offers = [o for answer in fan.answers for o in answer.offers]
-        ranked = rank_offers(offers, self.settings.ranking, now)
+        ranked = rank_scored([s for answer in fan.answers for s in answer.scored])
         record = ExecutionRecord(
             id=str(uuidlib.uuid4()),
             owner=principal.subject,
