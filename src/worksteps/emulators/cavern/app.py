@@ -34,6 +34,7 @@ def create_app(config: CavernConfig) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         service.board.abort_all()
+        await service.runner.aclose()
 
     routes = node_routes(service) + job_routes(service) + file_routes(service)
     app = Starlette(routes=[Mount(config.path_prefix, routes=routes)], lifespan=lifespan)

@@ -79,7 +79,8 @@ class CavernService:
     def __init__(self, config: CavernConfig) -> None:
         self.config = config
         self.tree = NodeTree(config)
-        self.board = JobBoard(config.concurrent_transfers, JobRunner(config, self.tree))
+        self.runner = JobRunner(config, self.tree)
+        self.board = JobBoard(config.concurrent_transfers, self.runner)
         self._secret = secrets.token_bytes(32)
 
     def base_url(self, request: Request) -> str:
