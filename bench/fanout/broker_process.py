@@ -2,9 +2,9 @@
 
 ``python broker_process.py --plan JSON`` binds one loopback port per site of the plan (a list
 of ``{"name", "latency"}``, latency in seconds or null for a hanging site), prints one JSON
-line (its pid and each site's name, URL, latency), then serves them all from one uvicorn
-server (one event loop: :class:`emulated_brokers.EmulatedBrokers`) until its standard input
-closes. :class:`BrokerProcess` starts it and stops it by its own pid only.
+line (its pid and each site's name, URL, latency), then serves them all on one uvloop event
+loop (:class:`emulated_brokers.EmulatedBrokers`) until its standard input closes.
+:class:`BrokerProcess` starts it and stops it by its own pid only.
 
 A process of its own keeps the brokers' CPU (parsing 50 requests, building 50 answers) out of
 the measuring process, as separate hosts would in production.
@@ -97,10 +97,12 @@ class BrokerProcess:
 
 
 def _serve(plan: list[dict[str, object]], offers: int) -> None:
-    import uvicorn  # only the child serves
-    from emulated_brokers import BrokerPlan, EmulatedBrokers
+    import asyncio
 
-    sockets: list[socket.socket] = []
+    import uvloop  # only the child serves
+    from emulated_brokers import BrokerConnection, BrokerPlan, EmulatedBrokers
+
+    sockets: dict[int, socket.socket] = {}
     sites: dict[int, BrokerPlan] = {}
     described = []
     for entry in plan:
@@ -111,27 +113,36 @@ def _serve(plan: list[dict[str, object]], offers: int) -> None:
         port = sock.getsockname()[1]
         latency = entry["latency"]
         site = BrokerPlan(str(entry["name"]), None if latency is None else float(str(latency)))
-        sockets.append(sock)
+        sockets[port] = sock
         sites[port] = site
         url = f"http://127.0.0.1:{port}"
         described.append({"name": site.name, "url": url, "latency": site.latency})
-    config = uvicorn.Config(
-        EmulatedBrokers(sites, offers),
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
+    brokers = EmulatedBrokers(sites, offers)
 
-    def stop_when_stdin_closes() -> None:
-        while sys.stdin.buffer.read(1):
-            pass
-        server.should_exit = True
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        stopped = loop.create_future()
 
-    threading.Thread(target=stop_when_stdin_closes, daemon=True).start()
-    sys.stdout.write(json.dumps({"pid": os.getpid(), "sites": described}) + "\n")
-    sys.stdout.flush()
-    server.run(sockets=sockets)
+        def stop_when_stdin_closes() -> None:
+            while sys.stdin.buffer.read(1):
+                pass
+            loop.call_soon_threadsafe(stopped.set_result, None)
+
+        servers = [
+            await loop.create_server(
+                lambda port=port: BrokerConnection(brokers, port),
+                sock=sock,
+            )
+            for port, sock in sockets.items()
+        ]
+        threading.Thread(target=stop_when_stdin_closes, daemon=True).start()
+        sys.stdout.write(json.dumps({"pid": os.getpid(), "sites": described}) + "\n")
+        sys.stdout.flush()
+        await stopped
+        for server in servers:
+            server.close()
+
+    uvloop.run(serve())
 
 
 def main() -> None:
