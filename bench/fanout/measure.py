@@ -4,7 +4,8 @@ The measuring process runs :class:`worksteps.execution.service.ExecutionService`
 ``worksteps serve execution`` does (its own SQLite store, its own connection pool, the sites as
 a registry), and times :meth:`~ExecutionService.execute` from call to return: intake of the
 body, the concurrent fan-out with its deadline (``execution/fanout.py``), ranking, and the
-execution with all its offers written to the store. The service's HTTP layer and token check
+execution with all its offers written to the store. Start-up's objects are frozen out of the
+collector's full passes, as the service's app does. The service's HTTP layer and token check
 are not in the path (no OIDC issuer is needed); the bearer token is passed on to the brokers
 and names the repetition, so the emulated brokers can say afterwards what each one took.
 """
@@ -21,6 +22,7 @@ import httpx
 from broker_process import ServedBroker
 
 from worksteps.core.auth import AuthSettings, Principal
+from worksteps.core.serving import freeze_start_up
 from worksteps.execution.registry import Registry, Site
 from worksteps.execution.service import ExecutionService
 from worksteps.execution.settings import ExecutionSettings, RateLimitSettings
@@ -144,6 +146,7 @@ async def measure(
     settings = _settings(workdir, sites, deadline)
     service = ExecutionService(settings, Registry(list(settings.sites)))
     await service.start()
+    freeze_start_up()  # as the service's app does once started
     try:
         async with httpx.AsyncClient(base_url=sites[0].url, timeout=10.0) as observer:
             now = datetime.now(UTC) + timedelta(minutes=5)

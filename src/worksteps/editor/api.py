@@ -23,6 +23,7 @@ from worksteps.core.database import Database
 from worksteps.core.docs import docs_app_options, install_docs
 from worksteps.core.errors import BadRequest, InvalidInput, NotFound, install_problem_handlers
 from worksteps.core.openapi import document_problems
+from worksteps.core.serving import freeze_start_up
 from worksteps.editor import edits
 from worksteps.editor.bodies import (
     AddData,
@@ -357,6 +358,7 @@ def create_app(settings: EditorSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
+        freeze_start_up()
         try:
             yield
         finally:

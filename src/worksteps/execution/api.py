@@ -34,6 +34,7 @@ from worksteps.core.clock import utcnow
 from worksteps.core.docs import docs_app_options, install_docs
 from worksteps.core.errors import PayloadTooLarge, install_problem_handlers
 from worksteps.core.openapi import document_problems
+from worksteps.core.serving import freeze_start_up
 from worksteps.execution.registry import Registry, load_sites
 from worksteps.execution.relay import MAX_WAIT
 from worksteps.execution.service import ExecutionService
@@ -246,6 +247,7 @@ def create_app(settings: ExecutionSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _ensure_sqlite_dir(settings.database_url)
         await service.start()
+        freeze_start_up()
         try:
             yield
         finally:

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from worksteps.core.auth import Principal
 from worksteps.core.docs import docs_app_options, install_docs
 from worksteps.core.openapi import document_problems
+from worksteps.core.serving import freeze_start_up
 from worksteps.editor.api import editor_router
 from worksteps.editor.service import EditorService
 from worksteps.execution.api import execution_router
@@ -96,6 +97,7 @@ def create_app(
             await editor.store.migrate()
         if execution is not None:
             await execution.start()
+        freeze_start_up()
         try:
             yield
         finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +27,7 @@ from worksteps.broker.settings import BrokerSettings
 from worksteps.core.database import Database
 from worksteps.core.docs import docs_app_options, install_docs
 from worksteps.core.errors import install_problem_handlers
+from worksteps.core.serving import freeze_start_up
 from worksteps.site.services import open_site_services
 
 __all__ = ["create_app"]
@@ -74,15 +74,6 @@ async def _sweep_expired(state: BrokerState) -> None:
         due = datetime.now(UTC) + ttl
 
 
-def _freeze_start_up() -> None:
-    """Keep what start-up made (modules, settings, clients: ~150k objects, there for the
-    process's life) out of the collector's full passes, which otherwise stall the event loop
-    for ~100 ms now and then. Once per process: later apps of a test run are not frozen."""
-    if gc.get_freeze_count() == 0:
-        gc.collect()  # start-up's own garbage is freed, not frozen
-        gc.freeze()
-
-
 def _ensure_sqlite_dir(url: str) -> None:
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +99,7 @@ def create_app(settings: BrokerSettings | None = None) -> FastAPI:
             state.engine = Engine(db, settings, services, state.bus)
             state.estimator = Estimator(settings, services)
             tasks.append(asyncio.create_task(state.engine.run(), name="engine"))
-        _freeze_start_up()
+        freeze_start_up()
         try:
             yield
         finally:
