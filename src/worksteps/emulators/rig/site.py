@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -53,6 +52,7 @@ from worksteps.emulators.rig.catalogue import (
     harbor_images,
     skaha_images,
 )
+from worksteps.emulators.rig.layout import check_rse, check_user, prepare_layout, slug
 from worksteps.emulators.rig.shared import (
     RunningEmulator,
     SharedServices,
@@ -70,8 +70,6 @@ from worksteps.site.services import (
 
 __all__ = ["RunningEmulator", "SiteRig", "start_site", "start_site_rig"]
 
-_USER = re.compile(r"[a-z0-9][a-z0-9_-]{0,24}")
-_RSE = re.compile(r"[A-Z0-9]+([_-][A-Z0-9]+)*")
 _rig_numbers = itertools.count(1)
 UPSTREAM = "upstream"
 _SITE_ROLES = ("preparedata", "cavern", "harbor", "skaha")
@@ -196,35 +194,6 @@ def _stop(emulator: RunningEmulator) -> None:
                 process.wait(5)
 
 
-def _slug(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    if not slug:
-        raise ValueError(f"site name {name!r} needs at least one letter or digit")
-    return slug
-
-
-def _prepare_layout(root: Path, user: str) -> None:
-    storage_home = root / "storage" / "home"
-    (storage_home / user).mkdir(parents=True, exist_ok=True)
-    (root / "skaha").mkdir(parents=True, exist_ok=True)
-    link = root / "skaha" / "home"
-    if link.is_symlink() and link.resolve() == storage_home.resolve():
-        return
-    if link.exists() or link.is_symlink():
-        raise ValueError(f"{link} exists and is not the link to {storage_home}")
-    link.symlink_to(Path("..") / "storage" / "home", target_is_directory=True)
-
-
-def check_user(user: str) -> None:
-    if not _USER.fullmatch(user):
-        raise ValueError(f"user {user!r}: 1-25 of a-z, 0-9, '_', '-' (a Rucio account name)")
-
-
-def check_rse(rse: str) -> None:
-    if not _RSE.fullmatch(rse):
-        raise ValueError(f"RSE name {rse!r}: upper-case letters and digits, '-' or '_'")
-
-
 def start_site_rig(
     name: str,
     root: Path,
@@ -258,7 +227,7 @@ def start_site_rig(
     Everything is stopped again if one emulator fails to start.
     """
     check_user(user)
-    site_rse = site_rse or _slug(name).upper()
+    site_rse = site_rse or slug(name).upper()
     for rse in (site_rse, remote_rse):
         check_rse(rse)
     if site_rse == remote_rse:
@@ -327,7 +296,7 @@ def start_site(
         raise ValueError(f"{site_rse} is not a storage element of the shared Rucio")
     user, token, password = shared.user, shared.token, shared.password
     root = root.resolve()
-    _prepare_layout(root, user)
+    prepare_layout(root, user)
     home_root = root / "storage" / "home"
     emulators: dict[str, RunningEmulator] = {}
     try:
@@ -337,7 +306,7 @@ def start_site(
         prepare = serve_emulator(
             "preparedata", preparedata.create_app(prepare_config, shared.catalogue), emulators
         )
-        resource_id = f"ivo://rig{next(_rig_numbers)}.{_slug(name)}.test/cavern"
+        resource_id = f"ivo://rig{next(_rig_numbers)}.{slug(name)}.test/cavern"
         cavern_config = cavern.CavernConfig(
             root=root / "storage",
             resource_id=resource_id,
