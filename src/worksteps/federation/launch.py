@@ -233,9 +233,10 @@ def start_federation(config: FederationConfig) -> Federation:
         federation.servers["gateway"] = serve_gateway(
             config, issuer, gateway, data, sites_file, shared.registry_host
         )
-        (data / "federation.json").write_text(
-            json.dumps(federation.describe(), indent=2), encoding="utf-8"
-        )
+        # written whole, then renamed: whoever waits for the file never reads it half-written
+        described = data / "federation.json.part"
+        described.write_text(json.dumps(federation.describe(), indent=2), encoding="utf-8")
+        described.replace(data / "federation.json")
     except BaseException:
         federation.stop()
         raise

@@ -8,7 +8,7 @@ shapes are rewritten to the current one by :mod:`worksteps.schema.legacy` before
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -43,11 +43,39 @@ __all__ = [
 ]
 
 
+def _number_too(node: Any) -> None:
+    """Let a plain string in a JSON schema also be a number, and so in its parts."""
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "string" and not node.keys() & {"format", "const", "enum", "pattern"}:
+        del node["type"]
+        node["anyOf"] = [{"type": "string"}, {"type": "number"}]
+        return
+    for key in ("anyOf", "oneOf", "allOf"):
+        for part in node.get(key, []):
+            _number_too(part)
+    _number_too(node.get("items"))
+    _number_too(node.get("additionalProperties"))
+
+
+def _say_numbers_are_strings(schema: dict[str, Any]) -> None:
+    """The JSON schema says what validation does (``coerce_numbers_to_str``): a number is
+    taken as its text where a plain string is expected, as YAML and the captured examples
+    write versions and names (``version: 1.0``). Instants, durations, kinds and enums stay
+    strings only: a number is refused there."""
+    for prop in schema.get("properties", {}).values():
+        _number_too(prop)
+
+
 class WireModel(BaseModel):
     """Base of every document on the wire: strict about names, lax about scalar types."""
 
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, coerce_numbers_to_str=True, frozen=False
+        extra="forbid",
+        populate_by_name=True,
+        coerce_numbers_to_str=True,
+        frozen=False,
+        json_schema_extra=_say_numbers_are_strings,
     )
 
 
