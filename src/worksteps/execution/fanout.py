@@ -49,11 +49,14 @@ class BrokerAnswer:
     url: str
     status: AnswerStatus
     elapsed: float | None = None
-    offers: list[Offer] = field(default_factory=list)
-    scored: list[ScoredOffer] = field(default_factory=list)  # the offers, scored
+    scored: list[ScoredOffer] = field(default_factory=list)  # its offers, each scored
     messages: list[str] = field(default_factory=list)
     error: str | None = None
     offerset: str | None = None
+
+    @property
+    def offers(self) -> list[Offer]:
+        return [item.offer for item in self.scored]
 
 
 async def _ask(
@@ -88,7 +91,6 @@ async def _ask(
         site.url,
         status,
         elapsed,
-        offers=offers,
         scored=scored,
         messages=[m for m in messages if m],
         offerset=meta.url if meta else None,
